@@ -1,0 +1,44 @@
+# Two commands set up a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || echo python3)
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup demo test test-fast synthetic lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+bedtools:
+	@command -v bedtools >/dev/null || { \
+	  echo "bedtools not found: installing Debian's package"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bedtools; }
+
+setup: $(VENV)/.installed bedtools
+
+demo: setup
+	$(BIN)/snakemake --cores $(CORES)
+
+synthetic: setup
+	$(BIN)/snakemake --cores $(CORES) --configfile config/synthetic.yaml
+
+test: setup
+	$(BIN)/python -m pytest -x -q $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -x -q -m "not slow" $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/snakemake --lint
+
+clean:
+	rm -rf results .snakemake resources/data resources/synthetic

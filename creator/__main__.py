@@ -1,0 +1,3 @@
+from creator.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""Configuration and sample sheet: defaults, JSON-schema validation, errors that name key and fix."""
+
+from __future__ import annotations
+
+import copy
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from creator.errors import InputError
+from creator.formats import RNASEQ, ROLES, TRACKS
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA_DIR = REPO / "config" / "schema"
+
+DEFAULTS: dict[str, Any] = {
+    "simulate": None,
+    "reference": {
+        "assembly": "hg38",
+        "genes_format": "bed",
+        "blacklist": None,
+        "fasta": None,
+        "chromosomes": None,
+        "gene_types": None,
+        "element_bp": 500,
+        "window_bp": 1_000_000,
+        "sort_input": True,
+    },
+    "features": {
+        "resolution_bp": 10,
+        "transform": "log1p",
+        "block_ccres": 1024,
+        "map_chrom_names": False,
+        "missing_chrom": "warn",
+    },
+    "targets": {"min_matched_fraction": 0.5},
+    "download": {"retries": 4, "backoff_s": 1.0, "timeout_s": 60.0},
+}
+
+SAMPLE_COLUMNS = ("cell_type", "role", "assay", "url", "md5")
+
+
+def _merge(defaults: dict, given: dict) -> dict:
+    out = copy.deepcopy(defaults)
+    for key, value in given.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_schema(name: str) -> dict:
+    with open(SCHEMA_DIR / f"{name}.schema.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def _explain(error: jsonschema.ValidationError) -> tuple[str, str]:
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties":
+        fix = "remove or rename the key; allowed keys: " + ", ".join(sorted(error.schema.get("properties", {})))
+    elif error.validator == "required":
+        fix = "add the missing key"
+    elif error.validator == "enum":
+        fix = "use one of " + ", ".join(map(str, error.validator_value))
+    elif error.validator == "pattern":
+        fix = f"the value must match {error.validator_value}"
+    else:
+        fix = error.schema.get("description") or f"see the schema rule {error.validator}={error.validator_value!r}"
+    return key, fix
+
+
+def validate_config(config: dict, *, source: str = "config") -> dict:
+    """Fill defaults and validate against config/schema/config.schema.yaml.
+
+    Returns the completed config; raises :class:`InputError` naming the key and the fix.
+    """
+    full = _merge(DEFAULTS, config or {})
+    validator = jsonschema.Draft202012Validator(load_schema("config"))
+    errors = sorted(validator.iter_errors(full), key=lambda e: list(e.absolute_path))
+    if errors:
+        key, fix = _explain(errors[0])
+        raise InputError(f"config key '{key}': {errors[0].message}", path=source, fix=fix)
+    ref = full["reference"]
+    if ref["element_bp"] % full["features"]["resolution_bp"]:
+        raise InputError(
+            f"config key 'features.resolution_bp': {full['features']['resolution_bp']} does not divide "
+            f"reference.element_bp {ref['element_bp']}", path=source,
+            fix="choose a resolution_bp that divides element_bp (e.g. 10 for 500)")
+    return full
+
+
+def load_config(path: str | Path) -> dict:
+    with open(path) as fh:
+        raw = yaml.safe_load(fh) or {}
+    return validate_config(raw, source=str(path))
+
+
+@dataclass(frozen=True)
+class Sample:
+    cell_type: str
+    role: str
+    assay: str
+    url: str
+    md5: str | None
+    line: int
+
+
+def read_samples(path: str | Path) -> list[Sample]:
+    """Read and validate the sample sheet (TSV with a header; ``#`` lines are comments)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("sample sheet not found", path=path, fix="set config key 'samples' to an existing TSV")
+    schema = load_schema("samples")
+    validator = jsonschema.Draft202012Validator(schema)
+    rows: list[Sample] = []
+    seen: dict[tuple[str, str], int] = {}
+    with open(path, newline="") as fh:
+        lines = [(i, ln) for i, ln in enumerate(fh, start=1) if ln.strip() and not ln.startswith("#")]
+    if not lines:
+        raise InputError("sample sheet is empty", path=path, fix="add a header and one row per file")
+    header_line, header = lines[0]
+    columns = next(csv.reader([header], delimiter="\t"))
+    missing = [c for c in SAMPLE_COLUMNS[:4] if c not in columns]
+    if missing:
+        raise InputError(f"header lacks column(s) {', '.join(missing)}", path=path, line=header_line,
+                         fix="use the tab-separated header: " + "\t".join(SAMPLE_COLUMNS))
+    for lineno, text in lines[1:]:
+        values = next(csv.reader([text.rstrip("\n")], delimiter="\t"))
+        if len(values) != len(columns):
+            raise InputError(f"{len(values)} fields where the header has {len(columns)}", path=path,
+                             line=lineno, fix="separate fields with single tabs; leave md5 empty if unknown")
+        record = dict(zip(columns, values))
+        record = {k: (v if v != "" else None) if k == "md5" else v for k, v in record.items()}
+        errors = list(validator.iter_errors(record))
+        if errors:
+            key, fix = _explain(errors[0])
+            raise InputError(f"column '{key}': {errors[0].message}", path=path, line=lineno, fix=fix)
+        key = (record["cell_type"], record["assay"])
+        if key in seen:
+            raise InputError(f"{key[0]} {key[1]} is listed twice (first on line {seen[key]})", path=path,
+                             line=lineno, fix="keep one row per cell type and assay")
+        seen[key] = lineno
+        rows.append(Sample(record["cell_type"], record["role"], record["assay"], record["url"],
+                           record.get("md5"), lineno))
+    _check_cells(rows, path)
+    return rows
+
+
+def _check_cells(rows: list[Sample], path: Path) -> None:
+    roles: dict[str, set[str]] = {}
+    for s in rows:
+        roles.setdefault(s.cell_type, set()).add(s.role)
+    for cell, rset in roles.items():
+        if len(rset) > 1:
+            line = next(s.line for s in rows if s.cell_type == cell)
+            raise InputError(f"cell type {cell} has several roles ({', '.join(sorted(rset))})", path=path,
+                             line=line, fix="give every row of a cell type the same role")
+        role = next(iter(rset))
+        assays = {s.assay for s in rows if s.cell_type == cell}
+        if role in ("train", "test") and RNASEQ not in assays:
+            line = next(s.line for s in rows if s.cell_type == cell)
+            raise InputError(f"cell type {cell} has role {role} but no rnaseq row", path=path, line=line,
+                             fix="add an rnaseq row with its expression table, or make the role 'predict'")
+        if not assays & set(TRACKS):
+            line = next(s.line for s in rows if s.cell_type == cell)
+            raise InputError(f"cell type {cell} has no signal track", path=path, line=line,
+                             fix="add at least one bigWig row (e.g. DNase)")
+    if not any(s.role == "train" for s in rows):
+        raise InputError("no cell type has role 'train'", path=path, fix="mark at least one cell type as train")
+
+
+def cell_types(samples: list[Sample], roles: tuple[str, ...] = ROLES) -> list[str]:
+    """Cell types in sheet order whose role is in ``roles``."""
+    out: list[str] = []
+    for s in samples:
+        if s.role in roles and s.cell_type not in out:
+            out.append(s.cell_type)
+    return out
