@@ -1,0 +1,402 @@
+"""Tests for creator.download: a local HTTP server on 127.0.0.1 whose behaviour per path is set."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from creator import cli
+from creator.download import fetch, md5sum
+from creator.errors import DownloadError
+
+BODY = b"chr22\t100\t600\tEH38E0000001\n" * 5000  # ~140 kB: several reads
+BODY_MD5 = hashlib.md5(BODY).hexdigest()
+WRONG_MD5 = "0" * 32
+
+
+@dataclass
+class Route:
+    body: bytes = BODY
+    status: int | None = None  # a final error status (e.g. 404), every time
+    fail: int = 0  # fail this many times with fail_code before serving the body
+    fail_code: int = 503
+    truncate: int = 0  # send half the body under the full Content-Length this many times
+    delay: int = 0  # wait delay_s before answering this many times
+    delay_s: float = 0.0
+
+
+class Server:
+    def __init__(self):
+        self.routes: dict[str, Route] = {}
+        self.hits: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_GET(self):
+                with server.lock:
+                    server.hits[self.path] += 1
+                    route = server.routes.get(self.path)
+                    action = "serve"
+                    if route is None:
+                        action = "missing"
+                    elif route.status is not None:
+                        action = "status"
+                    elif route.fail > 0:
+                        route.fail -= 1
+                        action = "fail"
+                    elif route.truncate > 0:
+                        route.truncate -= 1
+                        action = "truncate"
+                    elif route.delay > 0:
+                        route.delay -= 1
+                        action = "delay"
+                try:
+                    if action == "missing":
+                        self.send_error(404)
+                    elif action == "status":
+                        self.send_error(route.status)
+                    elif action == "fail":
+                        self.send_error(route.fail_code)
+                    elif action == "truncate":
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(route.body)))
+                        self.end_headers()
+                        self.wfile.write(route.body[: len(route.body) // 2])
+                        self.wfile.flush()
+                        self.close_connection = True
+                    else:
+                        if action == "delay":
+                            time.sleep(route.delay_s)
+                        self.send_response(200)
+                        self.send_header("Content-Length", str(len(route.body)))
+                        self.send_header("Content-Type", "application/octet-stream")
+                        self.end_headers()
+                        self.wfile.write(route.body)
+                except (BrokenPipeError, ConnectionResetError):  # client gave up (timeout)
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.01}, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def add(self, path: str, **kwargs) -> str:
+        self.routes[path] = Route(**kwargs)
+        return self.url(path)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    srv = Server()
+    srv.thread.start()
+    yield srv
+    srv.httpd.shutdown()
+    srv.httpd.server_close()
+    srv.thread.join(timeout=5)
+
+
+@pytest.fixture
+def sleeps():
+    recorded: list[float] = []
+    return recorded
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if ".part" in p.name)
+
+
+# --- good, corrupt, md5 handling -------------------------------------------------------------
+
+
+def test_good_file(server, tmp_path):
+    url = server.add("/data/ccres.bed")
+    dest = tmp_path / "sub" / "ccres.bed"
+    out = fetch(url, dest, md5=BODY_MD5, sleep=pytest.fail)
+    assert out == dest
+    assert dest.read_bytes() == BODY
+    assert Path(str(dest) + ".md5").read_text().strip() == BODY_MD5
+    assert server.hits["/data/ccres.bed"] == 1
+    assert leftovers(dest.parent) == []
+
+
+def test_good_file_without_md5_writes_sidecar(server, tmp_path):
+    url = server.add("/x.bin", body=b"abc")
+    dest = tmp_path / "x.bin"
+    fetch(url, dest)
+    assert dest.read_bytes() == b"abc"
+    assert (tmp_path / "x.bin.md5").read_text().strip() == hashlib.md5(b"abc").hexdigest()
+
+
+def test_uppercase_md5_accepted(server, tmp_path):
+    url = server.add("/x.bin")
+    dest = tmp_path / "x.bin"
+    fetch(url, dest, md5=BODY_MD5.upper())
+    assert (tmp_path / "x.bin.md5").read_text().strip() == BODY_MD5
+
+
+@pytest.mark.parametrize("bad", ["abc", "g" * 32, BODY_MD5 + "0", ""])
+def test_invalid_md5_rejected_before_fetching(server, tmp_path, bad):
+    url = server.add("/x.bin")
+    with pytest.raises(DownloadError, match="invalid md5"):
+        fetch(url, tmp_path / "x.bin", md5=bad)
+    assert sum(server.hits.values()) == 0
+
+
+def test_md5_mismatch(server, tmp_path, sleeps):
+    url = server.add("/corrupt.bin", body=BODY[:-1] + b"X")
+    dest = tmp_path / "corrupt.bin"
+    with pytest.raises(DownloadError) as info:
+        fetch(url, dest, md5=BODY_MD5, sleep=sleeps.append)
+    msg = str(info.value)
+    assert url in msg
+    assert BODY_MD5 in msg
+    assert hashlib.md5(BODY[:-1] + b"X").hexdigest() in msg
+    assert "sample sheet" in msg and "Fix" in msg
+    assert not dest.exists()
+    assert not (tmp_path / "corrupt.bin.md5").exists()
+    assert list(tmp_path.iterdir()) == []
+    assert server.hits["/corrupt.bin"] == 1 and sleeps == []  # a mismatch is not retried
+
+
+def test_md5sum_helper(tmp_path):
+    p = tmp_path / "f"
+    p.write_bytes(BODY)
+    assert md5sum(p) == BODY_MD5
+    assert md5sum(p, chunk=7) == BODY_MD5
+
+
+# --- retries ---------------------------------------------------------------------------------
+
+
+def test_fails_twice_then_succeeds(server, tmp_path, sleeps, caplog):
+    url = server.add("/flaky", fail=2)
+    dest = tmp_path / "flaky"
+    with caplog.at_level(logging.WARNING, logger="creator.download"):
+        fetch(url, dest, md5=BODY_MD5, backoff_s=0.5, sleep=sleeps.append)
+    assert dest.read_bytes() == BODY
+    assert server.hits["/flaky"] == 3
+    assert sleeps == [0.5, 1.0]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2 and "503" in warnings[0].getMessage()
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("code", [500, 502, 429])
+def test_5xx_and_429_retried(server, tmp_path, sleeps, code):
+    url = server.add("/busy", fail=1, fail_code=code)
+    fetch(url, tmp_path / "busy", md5=BODY_MD5, sleep=sleeps.append)
+    assert server.hits["/busy"] == 2 and sleeps == [1.0]
+
+
+def test_gives_up_after_retries(server, tmp_path, sleeps):
+    url = server.add("/down", fail=100)
+    dest = tmp_path / "down"
+    with pytest.raises(DownloadError, match="giving up after 4 attempt") as info:
+        fetch(url, dest, retries=3, backoff_s=0.25, sleep=sleeps.append)
+    assert "503" in str(info.value) and url in str(info.value)
+    assert server.hits["/down"] == 4
+    assert sleeps == [0.25, 0.5, 1.0]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("code", [404, 403, 400])
+def test_4xx_not_retried(server, tmp_path, sleeps, code):
+    url = server.add("/gone", status=code)
+    dest = tmp_path / "gone"
+    with pytest.raises(DownloadError) as info:
+        fetch(url, dest, sleep=sleeps.append)
+    assert str(code) in str(info.value) and url in str(info.value)
+    assert server.hits["/gone"] == 1 and sleeps == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_body_retried(server, tmp_path, sleeps):
+    url = server.add("/short", truncate=1)
+    dest = tmp_path / "short"
+    fetch(url, dest, sleep=sleeps.append)  # no md5: the Content-Length check alone catches it
+    assert dest.read_bytes() == BODY
+    assert server.hits["/short"] == 2 and sleeps == [1.0]
+    assert leftovers(tmp_path) == []
+
+
+def test_truncated_every_time_fails(server, tmp_path, sleeps):
+    url = server.add("/short", truncate=100)
+    dest = tmp_path / "short"
+    with pytest.raises(DownloadError, match="truncated"):
+        fetch(url, dest, retries=2, backoff_s=0, sleep=sleeps.append)
+    assert server.hits["/short"] == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_timeout_retried(server, tmp_path, sleeps):
+    url = server.add("/slow", delay=1, delay_s=1.0)
+    dest = tmp_path / "slow"
+    fetch(url, dest, md5=BODY_MD5, timeout_s=0.2, sleep=sleeps.append)
+    assert dest.read_bytes() == BODY
+    assert server.hits["/slow"] == 2 and sleeps == [1.0]
+
+
+def test_connection_refused_retried(tmp_path, sleeps):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DownloadError, match="giving up after 2 attempt"):
+        fetch(f"http://127.0.0.1:{port}/x", tmp_path / "x", retries=1, sleep=sleeps.append)
+    assert sleeps == [1.0]
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- local sources ---------------------------------------------------------------------------
+
+
+def test_file_url(tmp_path):
+    src = tmp_path / "src dir" / "in.bed"
+    src.parent.mkdir()
+    src.write_bytes(BODY)
+    dest = tmp_path / "out" / "in.bed"
+    fetch(src.as_uri(), dest, md5=BODY_MD5)
+    assert dest.read_bytes() == BODY
+    assert Path(str(dest) + ".md5").read_text().strip() == BODY_MD5
+
+
+def test_plain_paths_absolute_and_relative(tmp_path, monkeypatch):
+    src = tmp_path / "in.bed"
+    src.write_bytes(BODY)
+    fetch(str(src), tmp_path / "a.bed", md5=BODY_MD5)
+    assert (tmp_path / "a.bed").read_bytes() == BODY
+    monkeypatch.chdir(tmp_path)
+    fetch("in.bed", "b.bed", md5=BODY_MD5)
+    assert (tmp_path / "b.bed").read_bytes() == BODY
+
+
+def test_local_md5_mismatch(tmp_path):
+    src = tmp_path / "in.bed"
+    src.write_bytes(b"other")
+    dest = tmp_path / "out" / "in.bed"
+    with pytest.raises(DownloadError, match="md5 mismatch"):
+        fetch(src, dest, md5=BODY_MD5)
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_missing_local_file(tmp_path, sleeps):
+    missing = tmp_path / "nope.bed"
+    for url in (str(missing), missing.as_uri()):
+        with pytest.raises(DownloadError, match="not found") as info:
+            fetch(url, tmp_path / "out.bed", sleep=sleeps.append)
+        assert str(missing) in str(info.value)
+    assert sleeps == []
+    assert not (tmp_path / "out.bed").exists()
+
+
+def test_unsupported_scheme(tmp_path):
+    with pytest.raises(DownloadError, match="unsupported URL scheme"):
+        fetch("gopher://127.0.0.1/x", tmp_path / "x")
+
+
+# --- never fetch a verified file twice -------------------------------------------------------
+
+
+def test_second_fetch_of_verified_file_makes_no_request(server, tmp_path):
+    url = server.add("/once")
+    dest = tmp_path / "once"
+    fetch(url, dest, md5=BODY_MD5)
+    mtime = dest.stat().st_mtime_ns
+    fetch(url, dest, md5=BODY_MD5, sleep=pytest.fail)
+    fetch(url, dest, sleep=pytest.fail)  # without md5: the sidecar vouches for it
+    assert server.hits["/once"] == 1
+    assert dest.stat().st_mtime_ns == mtime
+
+
+def test_verified_without_sidecar_gets_one(server, tmp_path):
+    url = server.add("/once")
+    dest = tmp_path / "once"
+    dest.write_bytes(BODY)  # e.g. put there by hand
+    fetch(url, dest, md5=BODY_MD5)
+    assert server.hits["/once"] == 0
+    assert (tmp_path / "once.md5").read_text().strip() == BODY_MD5
+
+
+def test_corrupt_dest_is_refetched(server, tmp_path):
+    url = server.add("/file")
+    dest = tmp_path / "file"
+    dest.write_bytes(BODY[:100])  # an earlier, broken copy
+    fetch(url, dest, md5=BODY_MD5)
+    assert dest.read_bytes() == BODY
+    assert server.hits["/file"] == 1
+
+
+def test_corrupt_dest_with_sidecar_is_refetched_without_md5(server, tmp_path):
+    url = server.add("/file")
+    dest = tmp_path / "file"
+    fetch(url, dest)
+    dest.write_bytes(b"bit rot")  # the file changed after it was verified
+    fetch(url, dest)
+    assert dest.read_bytes() == BODY
+    assert server.hits["/file"] == 2
+
+
+def test_dest_without_sidecar_and_without_md5_is_refetched(server, tmp_path):
+    url = server.add("/file")
+    dest = tmp_path / "file"
+    dest.write_bytes(BODY)
+    fetch(url, dest)
+    assert server.hits["/file"] == 1
+    assert (tmp_path / "file.md5").read_text().strip() == BODY_MD5
+
+
+def test_failed_refetch_leaves_nothing_at_dest(server, tmp_path):
+    url = server.add("/file", body=b"still wrong")
+    dest = tmp_path / "file"
+    dest.write_bytes(b"old and wrong")
+    with pytest.raises(DownloadError, match="md5 mismatch"):
+        fetch(url, dest, md5=BODY_MD5)
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def test_cli_ok(server, tmp_path):
+    url = server.add("/cli")
+    dest = tmp_path / "cli.bin"
+    rc = cli.main(["download", "--url", url, "--out", str(dest), "--md5", BODY_MD5,
+                   "--retries", "2", "--backoff", "0", "--timeout", "5"])
+    assert rc == 0
+    assert dest.read_bytes() == BODY
+
+
+def test_cli_md5_mismatch_returns_2(server, tmp_path, capsys):
+    url = server.add("/cli")
+    dest = tmp_path / "cli.bin"
+    rc = cli.main(["download", "--url", url, "--out", str(dest), "--md5", WRONG_MD5])
+    assert rc == 2
+    assert "md5 mismatch" in capsys.readouterr().err
+    assert not dest.exists()
+
+
+def test_cli_invalid_md5_returns_2(tmp_path, capsys):
+    rc = cli.main(["download", "--url", str(tmp_path / "x"), "--out", str(tmp_path / "y"),
+                   "--md5", "not-an-md5"])
+    assert rc == 2
+    assert "invalid md5" in capsys.readouterr().err
