@@ -13,28 +13,36 @@ import sys
 
 from creator.errors import DownloadError, InputError
 
-#: Modules that contribute sub-commands, in the order of the workflow.
-COMMAND_MODULES = (
-    "creator.download",
-    "creator.simulate",
-    "creator.demo",
-    "creator.reference",
-    "creator.features",
-    "creator.targets",
-    "creator.train",
-    "creator.predict",
-)
+#: Sub-command -> the module that defines it (imported only when that command runs, so a job's
+#: environment needs only that stage's dependencies, e.g. no torch for ``reference``).
+COMMANDS = {
+    "download": "creator.download",
+    "simulate": "creator.simulate",
+    "bedgraph-to-bigwig": "creator.demo",
+    "reference": "creator.reference",
+    "features": "creator.features",
+    "targets": "creator.targets",
+    "train": "creator.train",
+    "predict": "creator.predict",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command`` only that sub-command's module is imported."""
     parser = argparse.ArgumentParser(prog="creator", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    names = [command] if command in COMMANDS else list(COMMANDS)
+    done = set()
+    for name in names:
+        module_name = COMMANDS[name]
+        if module_name in done:
+            continue
+        done.add(module_name)
         try:
-            module = importlib.import_module(name)
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:  # a stage not written yet
-            if exc.name == name:
+            if exc.name == module_name:
                 continue
             raise
         module.add_cli(sub)
@@ -42,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = REPO / "config" / "schema"
 
 DEFAULTS: dict[str, Any] = {
+    "outdir": "results",
     "simulate": None,
     "reference": {
         "assembly": "hg38",
@@ -38,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
         "missing_chrom": "warn",
     },
     "targets": {"min_matched_fraction": 0.5},
-    "download": {"retries": 4, "backoff_s": 1.0, "timeout_s": 60.0},
+    "download": {"retries": 4, "backoff_s": 1.0, "timeout_s": 60.0, "dir": "resources/data"},
 }
 
 SAMPLE_COLUMNS = ("cell_type", "role", "assay", "url", "md5")
@@ -181,3 +182,13 @@ def cell_types(samples: list[Sample], roles: tuple[str, ...] = ROLES) -> list[st
         if s.role in roles and s.cell_type not in out:
             out.append(s.cell_type)
     return out
+
+
+def write_config(config: dict, dest: str | Path) -> None:
+    """Write the completed, validated config (what every rule reads) atomically."""
+    from creator.io import atomic_path
+
+    full = validate_config(config)
+    with atomic_path(dest) as tmp:
+        with open(tmp, "w") as fh:
+            yaml.safe_dump(full, fh, sort_keys=False)

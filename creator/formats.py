@@ -9,8 +9,9 @@ Files written by the ``reference`` stage (``results/reference/``):
     ``orig_end`` (the input interval), ``name`` (str id), ``class`` (str, e.g. ``pELS``; ``.`` when
     unknown), ``center`` (int64, ``start + element_bp // 2``).
 ``genes.parquet``
-    One row per gene, sorted by (chromosome order, TSS). Columns: ``gene_id`` (Ensembl id without
-    version when known, else the name), ``symbol``, ``chrom``, ``start``, ``end``, ``strand``,
+    One row per gene, sorted by (chromosome order, TSS). Columns: ``gene_id`` (unique: the GTF's
+    gene_id without version, or the gene BED's name column), ``symbol``, ``ensembl_id`` (or None),
+    ``chrom``, ``start``, ``end``, ``strand``,
     ``tss`` (0-based), ``gene_type``, ``win_lo``, ``win_hi`` (int64: the cCREs whose centre lies
     within ``window_bp`` of the TSS are rows ``[win_lo, win_hi)`` of ccres.parquet; empty when
     equal).

@@ -1,0 +1,334 @@
+"""Readers for the workflow's inputs (BED, GTF, chrom sizes, expression tables) with errors that name
+file, line and fix, and atomic writers for its outputs."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from creator.errors import InputError
+
+_CHROM_RE = re.compile(r"^(chr)?(\d+|X|Y|M|MT)$", re.IGNORECASE)
+
+
+def chrom_sort_key(chrom: str) -> tuple:
+    """Natural chromosome order: 1..22, X, Y, M, then the rest alphabetically (with or without 'chr')."""
+    m = _CHROM_RE.match(chrom)
+    if m:
+        name = m.group(2).upper()
+        if name.isdigit():
+            return (0, int(name), "")
+        return (0, 1000 + {"X": 0, "Y": 1, "M": 2, "MT": 2}[name], "")
+    # numbers embedded in other names (chrS1, chrS10) still sort naturally
+    parts = re.split(r"(\d+)", chrom)
+    return (1, 0, tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p))
+
+
+def open_text(path: str | Path):
+    """Open a plain or gzip-compressed text file."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _data_lines(path: Path) -> Iterator[tuple[int, list[str]]]:
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip() or line.startswith(("#", "track", "browser")):
+                continue
+            yield lineno, line.rstrip("\n\r").split("\t")
+
+
+def read_chrom_sizes(path: str | Path) -> dict[str, int]:
+    """``chrom<TAB>length`` per line -> ordered dict."""
+    path = Path(path)
+    sizes: dict[str, int] = {}
+    for lineno, f in _data_lines(path):
+        if len(f) < 2 or not f[1].isdigit():
+            raise InputError(f"expected 'chrom<TAB>length', got {f!r}", path=path, line=lineno,
+                             fix="use a UCSC chrom.sizes file (e.g. from `cut -f1,2 genome.fa.fai`)")
+        sizes[f[0]] = int(f[1])
+    if not sizes:
+        raise InputError("no chromosomes", path=path, fix="give a non-empty chrom.sizes file")
+    return sizes
+
+
+def suggest_chrom(chrom: str, known) -> str | None:
+    """The other naming convention of ``chrom`` ('chr1' <-> '1', 'chrM' <-> 'MT') if it is in ``known``."""
+    candidates = []
+    if chrom.startswith("chr"):
+        bare = chrom[3:]
+        candidates += [bare, "MT" if bare == "M" else bare]
+    else:
+        candidates += ["chr" + chrom, "chrM" if chrom == "MT" else "chr" + chrom]
+    for c in candidates:
+        if c in known:
+            return c
+    return None
+
+
+def check_chrom(chrom: str, known, *, path, line, what: str) -> None:
+    if chrom in known:
+        return
+    alt = suggest_chrom(chrom, known)
+    if alt:
+        fix = (f"the {what} names it '{alt}': rename chromosomes consistently "
+               f"(e.g. sed 's/^{chrom}\\t/{alt}\\t/'), or set features.map_chrom_names: true for bigWigs")
+    else:
+        fix = f"remove the line or use a {what} that has '{chrom}'"
+    raise InputError(f"chromosome '{chrom}' is not in the {what}", path=path, line=line, fix=fix)
+
+
+def read_bed(path: str | Path, *, chrom_sizes: dict[str, int] | None = None, require_sorted: bool = False,
+             what: str = "BED") -> pd.DataFrame:
+    """Read a BED file (BED3 or more; ENCODE cCRE BED with accessions and class in columns 4-6).
+
+    Returns columns ``chrom, start, end, name, class, line`` (``line``: 1-based line number in the
+    file). Malformed lines, ``start >= end``, negative starts, coordinates past the chromosome end
+    and (with ``require_sorted``) unsorted lines raise :class:`InputError` naming the line.
+    """
+    path = Path(path)
+    chroms, starts, ends, names, classes, lines = [], [], [], [], [], []
+    prev: tuple[str, int] | None = None
+    seen_chroms: set[str] = set()
+    for lineno, f in _data_lines(path):
+        if len(f) < 3:
+            raise InputError(f"{what} line has {len(f)} field(s), needs at least 3 (chrom start end)",
+                             path=path, line=lineno, fix="separate fields with tabs")
+        chrom, s, e = f[0], f[1], f[2]
+        try:
+            start, end = int(s), int(e)
+        except ValueError:
+            raise InputError(f"start/end {s!r}/{e!r} are not integers", path=path, line=lineno,
+                             fix="columns 2 and 3 must be 0-based integer coordinates") from None
+        if start < 0 or end <= start:
+            raise InputError(f"bad interval {chrom}:{start}-{end} (need 0 <= start < end)", path=path,
+                             line=lineno, fix="fix or remove the line")
+        if chrom_sizes is not None:
+            check_chrom(chrom, chrom_sizes, path=path, line=lineno, what="chrom.sizes")
+            if end > chrom_sizes[chrom]:
+                raise InputError(f"interval {chrom}:{start}-{end} runs past the chromosome end "
+                                 f"({chrom_sizes[chrom]})", path=path, line=lineno,
+                                 fix="check that the BED and chrom.sizes are of the same assembly")
+        if require_sorted and prev is not None:
+            if chrom != prev[0] and chrom in seen_chroms or chrom == prev[0] and start < prev[1]:
+                raise InputError(f"{what} is not sorted: {chrom}:{start} comes after {prev[0]}:{prev[1]}",
+                                 path=path, line=lineno,
+                                 fix=f"sort it (sort -k1,1 -k2,2n {path.name}) or set reference.sort_input: true")
+        seen_chroms.add(chrom)
+        prev = (chrom, start)
+        name = f[3] if len(f) > 3 and f[3] not in ("", ".") else f"{chrom}:{start}-{end}"
+        klass = "."
+        if len(f) >= 6 and f[5] not in ("+", "-", "."):
+            klass = f[5]  # ENCODE SCREEN cCRE BED: chrom start end EH38D EH38E class
+        chroms.append(chrom); starts.append(start); ends.append(end)
+        names.append(name); classes.append(klass); lines.append(lineno)
+    if not chroms:
+        raise InputError(f"{what} has no intervals", path=path, fix="give a non-empty BED file")
+    return pd.DataFrame({
+        "chrom": pd.Series(chroms, dtype=object), "start": np.asarray(starts, np.int64),
+        "end": np.asarray(ends, np.int64), "name": pd.Series(names, dtype=object),
+        "class": pd.Series(classes, dtype=object), "line": np.asarray(lines, np.int64),
+    })
+
+
+_ATTR_RE = re.compile(r'(\S+)\s+"([^"]*)"')
+
+
+def read_genes_gtf(path: str | Path) -> pd.DataFrame:
+    """Genes from a GTF (GENCODE/Ensembl): ``gene`` lines, or transcripts merged when there are none.
+
+    Returns ``gene_id, symbol, chrom, start, end, strand, gene_type, line, ensembl_id`` (0-based
+    half-open; gene ids without version).
+    """
+    path = Path(path)
+    genes: dict[str, dict] = {}
+    have_gene_lines = False
+    for lineno, f in _data_lines(path):
+        if len(f) < 9:
+            raise InputError(f"GTF line has {len(f)} fields, needs 9", path=path, line=lineno,
+                             fix="use a tab-separated GTF (GENCODE/Ensembl)")
+        feature = f[2]
+        if feature not in ("gene", "transcript"):
+            continue
+        if feature == "gene":
+            have_gene_lines = True
+        elif have_gene_lines:
+            continue
+        attrs = dict(_ATTR_RE.findall(f[8]))
+        if "gene_id" not in attrs:
+            raise InputError("GTF line has no gene_id attribute", path=path, line=lineno,
+                             fix='every line needs gene_id "..."')
+        try:
+            start, end = int(f[3]) - 1, int(f[4])
+        except ValueError:
+            raise InputError("GTF start/end are not integers", path=path, line=lineno, fix="fix the line") from None
+        if f[6] not in ("+", "-"):
+            raise InputError(f"strand {f[6]!r} is not + or -", path=path, line=lineno, fix="genes need a strand")
+        gid = attrs["gene_id"]
+        rec = genes.get(gid)
+        if feature == "gene" and rec is not None and rec["feature"] == "gene":
+            raise InputError(f"gene_id {gid} is duplicated (first on line {rec['line']})", path=path,
+                             line=lineno, fix="keep one gene line per gene_id")
+        if rec is None or (feature == "gene" and rec["feature"] != "gene"):
+            genes[gid] = dict(gene_id=gid, symbol=attrs.get("gene_name", gid), chrom=f[0], start=start,
+                              end=end, strand=f[6],
+                              gene_type=attrs.get("gene_type", attrs.get("gene_biotype", ".")),
+                              line=lineno, feature=feature)
+        else:  # merge transcripts of one gene
+            rec["start"] = min(rec["start"], start)
+            rec["end"] = max(rec["end"], end)
+    if not genes:
+        raise InputError("GTF has no gene or transcript lines", path=path, fix="give a gene annotation GTF")
+    df = pd.DataFrame(list(genes.values())).drop(columns="feature")
+    df["gene_id"] = df["gene_id"].map(strip_version)
+    df["ensembl_id"] = df["gene_id"].where(df["gene_id"].str.startswith("ENS"), None)
+    return df
+
+
+def read_genes_bed(path: str | Path) -> pd.DataFrame:
+    """Genes from BED6+ (``chrom start end name score strand [Ensembl_ID] [gene_type]``).
+
+    The name (column 4) is the gene id and must be unique; the Ensembl id, when given, is kept as
+    ``ensembl_id`` (several RefSeq loci can share one). TSS at ``start`` on + and ``end - 1`` on -.
+    A header line starting with '#' is skipped."""
+    path = Path(path)
+    rows = []
+    for lineno, f in _data_lines(path):
+        if len(f) < 6:
+            raise InputError(f"gene BED line has {len(f)} fields, needs 6 (chrom start end name score strand)",
+                             path=path, line=lineno, fix="use BED6 with the gene name in column 4 and strand in 6")
+        try:
+            start, end = int(f[1]), int(f[2])
+        except ValueError:
+            raise InputError("start/end are not integers", path=path, line=lineno, fix="fix the line") from None
+        if end <= start or start < 0:
+            raise InputError(f"bad interval {f[0]}:{start}-{end}", path=path, line=lineno, fix="fix the line")
+        if f[5] not in ("+", "-"):
+            raise InputError(f"strand {f[5]!r} is not + or -", path=path, line=lineno, fix="genes need a strand")
+        ens = f[6] if len(f) > 6 and f[6].startswith("ENS") else None
+        gtype = f[7] if len(f) > 7 else (f[6] if len(f) > 6 and not f[6].startswith("ENS") else ".")
+        rows.append(dict(gene_id=f[3], symbol=f[3], ensembl_id=strip_version(ens) if ens else None,
+                         chrom=f[0], start=start, end=end, strand=f[5], gene_type=gtype, line=lineno))
+    if not rows:
+        raise InputError("gene BED has no genes", path=path, fix="give a non-empty gene BED")
+    return pd.DataFrame(rows)
+
+
+def strip_version(gene_id: str) -> str:
+    """ENSG00000123.4 -> ENSG00000123 (PAR_Y suffixes kept)."""
+    if gene_id.startswith("ENS") and "." in gene_id:
+        head, _, tail = gene_id.partition(".")
+        return head + tail[tail.find("_"):] if "_" in tail else head
+    return gene_id
+
+
+def read_expression(path: str | Path) -> pd.DataFrame:
+    """An expression table -> DataFrame ``gene_id, symbol, tpm`` (either key may be all missing).
+
+    Accepts the ENCODE RSEM gene quantification (header with ``gene_id`` and ``TPM``; versions
+    are stripped), a table with a header naming ``gene_id`` and/or a symbol column
+    (``symbol``/``gene_name``/``gene``/``name``) and ``TPM``, or two columns without header
+    (``symbol<TAB>TPM`` as in the ABC example data, or ``ENSG...<TAB>TPM``).
+    """
+    path = Path(path)
+    with open_text(path) as fh:
+        first = fh.readline().rstrip("\n").split("\t")
+    has_header = len(first) >= 2 and not _is_number(first[-1] if len(first) == 2 else first[1])
+    gene_id = symbol = None
+    if has_header:
+        df = pd.read_csv(path, sep="\t", dtype=str)
+        cols = {c.lower(): c for c in df.columns}
+        tpm_col = cols.get("tpm")
+        if tpm_col is None:
+            raise InputError(f"no TPM column (columns: {', '.join(df.columns)})", path=path, line=1,
+                             fix="give an ENCODE gene quantification TSV or a 'symbol<TAB>TPM' table")
+        if "gene_id" in cols:
+            gene_id = df[cols["gene_id"]].astype(str)
+        sym = next((cols[c] for c in ("symbol", "gene_name", "gene", "name") if c in cols), None)
+        if sym is not None:
+            symbol = df[sym].astype(str)
+        if gene_id is None and symbol is None:
+            raise InputError("no gene_id or symbol column", path=path, line=1,
+                             fix="name the gene column gene_id (Ensembl) or symbol")
+        tpm = df[tpm_col]
+        offset = 2
+    else:
+        df = pd.read_csv(path, sep="\t", header=None, dtype=str)
+        if df.shape[1] != 2:
+            raise InputError(f"{df.shape[1]} columns without a header", path=path, line=1,
+                             fix="use 'symbol<TAB>TPM' or add a header naming gene_id/symbol and TPM")
+        key = df[0].astype(str)
+        if key.str.startswith("ENS").mean() > 0.5:
+            gene_id = key
+        else:
+            symbol = key
+        tpm = df[1]
+        offset = 1
+    values = pd.to_numeric(tpm, errors="coerce")
+    bad = values.isna() | (values < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"TPM {tpm.iloc[i]!r} is not a non-negative number", path=path, line=i + offset,
+                         fix="TPM values must be numbers >= 0")
+    n = len(values)
+    return pd.DataFrame({
+        "gene_id": gene_id.map(strip_version) if gene_id is not None else pd.Series([None] * n, dtype=object),
+        "symbol": symbol if symbol is not None else pd.Series([None] * n, dtype=object),
+        "tpm": values.astype(float).to_numpy(),
+    })
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# atomic outputs
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``dest``; on success rename it onto ``dest`` (replacing it).
+
+    On error the temporary path is removed and ``dest`` is untouched, so a killed or failed job
+    never leaves a half-written output under the final name.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    target = tmp / dest.name
+    try:
+        yield target
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        os.replace(target, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_parquet(df: pd.DataFrame, dest: str | Path) -> None:
+    with atomic_path(dest) as tmp:
+        df.to_parquet(tmp, index=False)
+
+
+def write_tsv(df: pd.DataFrame, dest: str | Path, **kwargs) -> None:
+    with atomic_path(dest) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, **kwargs)

@@ -1,0 +1,22 @@
+rule download:
+    """Fetch (http/https/file:// or a local path) with md5 check, retries and an atomic rename."""
+    input:
+        lambda wc: SRC.local_input(download_path(wc)),
+    output:
+        f"{DL}/{{group}}/{{file}}",
+    wildcard_constraints:
+        group="|".join(SRC.groups()),
+    params:
+        url=lambda wc: SRC.url(download_path(wc)),
+        md5=lambda wc: SRC.md5_arg(download_path(wc)),
+        retries=config["download"]["retries"],
+        backoff=config["download"]["backoff_s"],
+        timeout=config["download"]["timeout_s"],
+    log:
+        f"{LOGS}/download/{{group}}/{{file}}.log",
+    retries: 1
+    conda:
+        ENV_CPU
+    shell:
+        "python -m creator download --url {params.url:q} --out {output:q} {params.md5} --retries {params.retries}"
+        " --backoff {params.backoff} --timeout {params.timeout} 2> {log:q}"

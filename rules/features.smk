@@ -1,0 +1,39 @@
+rule features:
+    """Per cell type: float16 [n_ccre, element_bp / resolution_bp, 16] signal in CREaTor's track order."""
+    input:
+        config=CFG,
+        reference=reference_outputs(),
+        bigwigs=lambda wc: list(SRC.tracks[wc.cell].values()),
+    output:
+        directory(f"{OUT}/features/{{cell}}/signal.zarr"),
+    params:
+        tracks=track_args,
+        reference=lambda wc, input: os.path.dirname(input.reference[0]),
+    log:
+        f"{LOGS}/features/{{cell}}.log",
+    benchmark:
+        f"{BENCH}/features/{{cell}}.tsv"
+    resources:
+        mem_mb=2000,
+    conda:
+        ENV_CPU
+    shell:
+        "python -m creator features --config {input.config:q} --reference {params.reference:q} --cell {wildcards.cell}"
+        " {params.tracks} --out {output:q} 2> {log:q}"
+
+
+rule targets:
+    """Per cell type with RNA-seq: log1p(TPM) per gene, matched by Ensembl id then symbol."""
+    input:
+        config=CFG,
+        genes=f"{REF}/genes.parquet",
+        expression=lambda wc: SRC.expression[wc.cell],
+    output:
+        f"{OUT}/targets/{{cell}}.parquet",
+    log:
+        f"{LOGS}/targets/{{cell}}.log",
+    conda:
+        ENV_CPU
+    shell:
+        "python -m creator targets --config {input.config:q} --genes {input.genes:q} --expression {input.expression:q}"
+        " --out {output:q} 2> {log:q}"

@@ -1,0 +1,24 @@
+rule reference:
+    """cCREs (filtered, blacklisted, sorted, recentred), genes + TSS, windows [lo, hi), sequence tokens."""
+    input:
+        config=CFG,
+        ccres=SRC.reference["ccres"],
+        genes=SRC.reference["genes"],
+        chrom_sizes=SRC.reference["chrom_sizes"],
+        blacklist=SRC.reference.get("blacklist", []),
+        fasta=SRC.reference.get("fasta", []),
+    output:
+        reference_outputs(),
+    params:
+        blacklist=lambda wc, input: optional_arg("--blacklist", input.blacklist),
+        fasta=lambda wc, input: optional_arg("--fasta", input.fasta),
+        out=lambda wc, output: os.path.dirname(output[0]),
+    log:
+        f"{LOGS}/reference.log",
+    benchmark:
+        f"{BENCH}/reference.tsv"
+    conda:
+        ENV_BEDTOOLS
+    shell:
+        "python -m creator reference --config {input.config:q} --ccres {input.ccres:q} --genes {input.genes:q}"
+        " --chrom-sizes {input.chrom_sizes:q} {params.blacklist} {params.fasta} --out {params.out:q} 2> {log:q}"
