@@ -1,0 +1,87 @@
+"""Shared fixtures: tiny genomes, BEDs and bigWigs written on the fly."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "resources" / "demo" / "k562_chr22"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def write_bigwig(path: Path, chroms: dict[str, int], values: dict[str, np.ndarray]) -> Path:
+    """A bigWig with per-base ``values[chrom]`` (NaN = no data) over each chromosome."""
+    import pyBigWig
+
+    bw = pyBigWig.open(str(path), "w")
+    bw.addHeader(list(chroms.items()))
+    for chrom, vals in values.items():
+        vals = np.asarray(vals, dtype=float)
+        idx = np.flatnonzero(~np.isnan(vals))
+        if len(idx):
+            bw.addEntries(chrom, int(idx[0]), values=vals[idx[0]:idx[-1] + 1].tolist(), span=1, step=1)
+    bw.close()
+    return path
+
+
+@pytest.fixture
+def tiny_genome(tmp_path):
+    """Two chromosomes, a cCRE BED (unsorted on purpose), a gene BED, a blacklist, a FASTA."""
+    rng = np.random.default_rng(0)
+    sizes = {"chr1": 20_000, "chr2": 12_000}
+    sizes_path = write(tmp_path / "chrom.sizes", "".join(f"{c}\t{n}\n" for c, n in sizes.items()))
+    ccres = [("chr2", 1000, 1300), ("chr1", 500, 700), ("chr1", 3000, 3400), ("chr1", 9000, 9100),
+             ("chr1", 15000, 15500), ("chr2", 6000, 6100), ("chr1", 19900, 20000)]
+    bed = write(tmp_path / "ccres.bed", "".join(f"{c}\t{s}\t{e}\n" for c, s, e in ccres))
+    genes = write(tmp_path / "genes.bed",
+                  "#chr\tstart\tend\tname\tscore\tstrand\tEnsembl_ID\tgene_type\n"
+                  "chr1\t3100\t5000\tGA\t0\t+\tENSG01\tprotein_coding\n"
+                  "chr1\t8000\t9050\tGB\t0\t-\tENSG02\tprotein_coding\n"
+                  "chr2\t11000\t11900\tGC\t0\t+\tENSG03\tlncRNA\n")
+    blacklist = write(tmp_path / "blacklist.bed", "chr1\t9050\t9060\n")
+    seqs = {c: "".join(rng.choice(list("ACGTN"), size=n, p=[0.3, 0.2, 0.2, 0.29, 0.01])) for c, n in sizes.items()}
+    fasta = write(tmp_path / "genome.fa", "".join(
+        f">{c}\n" + "\n".join(s[i:i + 60] for i in range(0, len(s), 60)) + "\n" for c, s in seqs.items()))
+    return dict(sizes=sizes, sizes_path=sizes_path, ccres=ccres, bed=bed, genes=genes, blacklist=blacklist,
+                fasta=fasta, seqs=seqs, dir=tmp_path)
+
+
+@pytest.fixture
+def tiny_reference(tiny_genome):
+    from creator.reference import build_reference
+
+    out = tiny_genome["dir"] / "reference"
+    build_reference(ccres_path=tiny_genome["bed"], genes_path=tiny_genome["genes"], genes_format="bed",
+                    chrom_sizes_path=tiny_genome["sizes_path"], out_dir=out, element_bp=200, window_bp=6000,
+                    blacklist_path=tiny_genome["blacklist"], fasta_path=tiny_genome["fasta"])
+    return dict(tiny_genome, ref=out)
+
+
+@pytest.fixture(scope="session")
+def demo_reference(tmp_path_factory):
+    """The real K562 chr22 demo reference (built once per session)."""
+    from creator.reference import build_reference
+
+    out = tmp_path_factory.mktemp("demo") / "reference"
+    build_reference(ccres_path=DEMO / "candidate_regions.chr22.bed", genes_path=DEMO / "refseq_genes.chr22.bed",
+                    genes_format="bed", chrom_sizes_path=DEMO / "hg38.chrom.sizes", out_dir=out, element_bp=500,
+                    window_bp=1_000_000, blacklist_path=DEMO / "GRCh38_unified_blacklist.bed",
+                    chromosomes=["chr22"])
+    return out
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A copy of the workflow (no .venv, results or .git) to run snakemake in isolation."""
+    ignore = shutil.ignore_patterns(".venv", ".git", "results*", ".snakemake", "__pycache__", "*.egg-info",
+                                    ".pytest_cache", "synthetic", "data")
+    shutil.copytree(REPO, dest, ignore=ignore)
+    return dest
