@@ -90,3 +90,17 @@ def using_conda(workflow) -> bool:
         return DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
     except (ImportError, AttributeError):
         return False
+
+
+def command_line_config(workflow, config: dict) -> dict:
+    """The config the user asked for.
+
+    Snakemake merges ``--configfile`` files *into* the Snakefile's default ``configfile:`` (the
+    demo), so keys a user's config leaves out would silently come from the demo (its md5s, its
+    blacklist). When config files are given on the command line, they (plus ``--config``
+    overrides) replace the default instead, as ``--replace-workflow-config`` would.
+    """
+    settings = getattr(workflow, "config_settings", None)
+    if settings is not None and getattr(settings, "configfiles", None):
+        return dict(settings.overwrite_config)
+    return config

@@ -6,9 +6,9 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from creator.config import cell_types, read_samples, validate_config  # noqa: E402
-from creator.workflow import Sources, setup_environment, using_conda  # noqa: E402
+from creator.workflow import Sources, command_line_config, setup_environment, using_conda  # noqa: E402
 
-config = validate_config(config, source="config (--configfile / --config)")
+config = validate_config(command_line_config(workflow, config), source="config (--configfile / --config)")
 SAMPLES = read_samples(config["samples"])
 setup_environment(workflow.basedir, using_conda=using_conda(workflow))
 

@@ -5,6 +5,8 @@ if config.get("simulate"):
 
     rule simulate:
         """Simulate genome, cCREs, genes, 16-track bigWigs and RNA-seq for several cell types."""
+        input:
+            config=CFG,
         output:
             SRC.local_sources_under(SIM),
             expand(
@@ -15,7 +17,6 @@ if config.get("simulate"):
         params:
             outdir=SIM,
             seed=config["simulate"]["seed"],
-            config=workflow.configfiles[-1],
         log:
             f"{LOGS}/simulate.log",
         benchmark:
@@ -23,4 +24,4 @@ if config.get("simulate"):
         conda:
             ENV_CPU
         shell:
-            "python -m creator simulate --config {params.config:q} --outdir {params.outdir:q} --seed {params.seed} 2> {log:q}"
+            "python -m creator simulate --config {input.config:q} --outdir {params.outdir:q} --seed {params.seed} 2> {log:q}"

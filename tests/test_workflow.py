@@ -58,3 +58,32 @@ def test_demo_runs_the_foundation_stages(tmp_path):
     # a second run has nothing to do (finished work is kept)
     p = run(["--cores", "2", "-n"] + targets, wd)
     assert "Nothing to be done" in p.stdout + p.stderr
+
+
+def test_command_line_configfile_replaces_the_default(tmp_path):
+    """Keys left out of a user's --configfile must not be inherited from the demo config."""
+    p = run(["-n", "--forceall", "--configfile", "config/synthetic.yaml", "--printshellcmds"], REPO)
+    out = p.stdout + p.stderr
+    assert "a7121163f14bb6cbf5c10e43a0d47c78" not in out  # the demo cCRE md5
+    assert "resources/synthetic/data/reference/ccres.bed" in out
+
+
+@pytest.mark.slow
+def test_synthetic_chain_to_features(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    outs = [f"results/synthetic/features/{c}/signal.zarr" for c in ("cellA", "cellB", "cellD")]
+    # targets before --configfile, which takes several values
+    run(outs + ["results/synthetic/targets/cellD.parquet", "--cores", "2", "--configfile", "config/synthetic.yaml"], wd)
+    ccres = pd.read_parquet(wd / "results/synthetic/reference/ccres.parquet")
+    boundary = ccres["class"].str.contains("CTCF").to_numpy()
+    from creator.formats import TRACK_INDEX
+
+    for cell in ("cellA", "cellD"):
+        x = zarr.open_array(str(wd / f"results/synthetic/features/{cell}/signal.zarr"), mode="r")[:]
+        ctcf = x[:, :, TRACK_INDEX["CTCF"]].astype(float).mean(axis=1)
+        assert ctcf[boundary].mean() > 2 * ctcf[~boundary].mean()  # planted CTCF at domain boundaries
+    cellb = zarr.open_array(str(wd / "results/synthetic/features/cellB/signal.zarr"), mode="r")
+    assert "EP300" not in cellb.attrs["present_tracks"]
+    assert not cellb[:, :, TRACK_INDEX["EP300"]].any()  # a missing track is zeros
+    t = pd.read_parquet(wd / "results/synthetic/targets/cellD.parquet")
+    assert (t["matched_by"] == "gene_id").mean() > 0.95
