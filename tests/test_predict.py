@@ -15,6 +15,15 @@ from creator.predict import predict, read_element_attention, read_gene_attention
 from fixtures_arrays import write_arrays
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest on one thread (and do not suffer from a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def arrays(tmp_path_factory):
     return write_arrays(tmp_path_factory.mktemp("arrays"), cells={"A": "train", "U": "predict"})

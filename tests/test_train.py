@@ -1,0 +1,191 @@
+"""creator.train: splits, training + metrics, kill-and-resume equality, settings errors, DDP on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from creator import data
+from creator.cli import main
+from creator.errors import InputError
+from creator.train import TrainConfig, assign_splits, train
+from fixtures_arrays import write_arrays
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(preset="tiny", max_epochs=3, patience=5, lr=3e-3, region_bp=60_000, element_chunk=16,
+            gene_chunk=4, checkpoint_every_steps=4, eval_batch_genes=8, seed=7, model={"dropout": 0.1})
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest on one thread (and do not suffer from a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def arrays(tmp_path_factory):
+    return write_arrays(tmp_path_factory.mktemp("arrays"))
+
+
+def _run(arrays, out, callback=None, **over):
+    cfg = TrainConfig.from_dict({**TINY, **over})
+    return train(reference=arrays.reference, features_dir=arrays.features_dir, targets_dir=arrays.targets_dir,
+                 out=out, train_cells=["A", "B"], test_cells=["C"], config=cfg, device="cpu", callback=callback)
+
+
+def test_block_splits_do_not_leak(arrays):
+    ref = data.open_reference(arrays.reference)
+    plan = assign_splits(ref, TrainConfig())
+    assert plan.mode == "blocks" and plan.buffer_bp == 2 * ref.window_bp
+    counts = plan.summary()["n_genes"]
+    assert counts["val"] >= 2 and counts["test"] >= 2 and counts["buffer"] >= 2 and counts["train"] > 30
+    for code in range(len(ref.chroms)):
+        on = ref.gene_chrom == code
+        train, held = np.flatnonzero(on & (plan.labels == "train")), np.flatnonzero(on & np.isin(plan.labels, ["val", "test"]))
+        # held-out genes are the last ones of the chromosome, test after val
+        assert ref.tss[held].min() > ref.tss[train].max()
+        assert ref.tss[on & (plan.labels == "test")].min() > ref.tss[on & (plan.labels == "val")].max()
+        # no training window shares a cCRE with a held-out window
+        assert ref.hi[train].max() <= ref.lo[held[ref.hi[held] > ref.lo[held]]].min()
+
+
+def test_chromosome_splits(tmp_path):
+    arrays = write_arrays(tmp_path, chrom_bp={f"chr{i}": 60_000 for i in range(1, 6)}, cells={"A": "train"})
+    ref = data.open_reference(arrays.reference)
+    plan = assign_splits(ref, TrainConfig(val_fraction=0.2, test_fraction=0.2))
+    assert plan.mode == "chromosomes" and plan.buffer_bp == 0
+    assert plan.val_chroms and plan.test_chroms and not set(plan.val_chroms) & set(plan.test_chroms)
+    names = ref.gene_chrom_names()
+    assert set(names[plan.labels == "val"]) == set(plan.val_chroms)
+    assert assign_splits(ref, TrainConfig(val_fraction=0.2, test_fraction=0.2)).labels.tolist() == plan.labels.tolist()
+    plan = assign_splits(ref, TrainConfig(val_chroms=["chr2"], test_chroms=["chr5"]))
+    assert set(names[plan.labels == "test"]) == {"chr5"} and (plan.labels == "buffer").sum() == 0
+    with pytest.raises(InputError, match="'val_chroms': chr9 has no gene"):
+        assign_splits(ref, TrainConfig(val_chroms=["chr9"]))
+    with pytest.raises(InputError, match="no chromosome is left"):
+        assign_splits(ref, TrainConfig(val_chroms=["chr1", "chr2"], test_chroms=["chr3", "chr4", "chr5"]))
+
+
+def test_train_config_errors(tmp_path):
+    with pytest.raises(InputError, match="unknown train setting 'learning_rate'"):
+        TrainConfig.from_dict({"learning_rate": 1})
+    with pytest.raises(InputError, match="'max_epochs'"):
+        TrainConfig.from_dict({"max_epochs": 0})
+
+
+class Kill(Exception):
+    pass
+
+
+def test_train_metrics_and_kill_resume(arrays, tmp_path):
+    full = _run(arrays, tmp_path / "full")
+    assert (tmp_path / "full" / "checkpoint.pt").exists() and (tmp_path / "full" / "last.pt").exists()
+    metrics = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    assert metrics == full
+    t = metrics["training"]
+    assert t["epochs_run"] == 3 and t["region_units"] > 0 and t["steps_per_epoch"] > 8
+    assert t["history"][-1]["train_loss"] < t["history"][0]["train_loss"]
+    assert set(metrics["cells"]) == {"A", "B", "C"}
+    assert metrics["cells"]["C"]["role"] == "test" and "all" in metrics["cells"]["C"]["splits"]
+    for cell in ("A", "B"):
+        assert set(metrics["cells"][cell]["splits"]) == {"train", "val", "test"}
+        tr = metrics["cells"][cell]["splits"]["train"]
+        assert tr["n"] > 30 and tr["spearman"] is not None
+        assert set(tr["baselines"]) == {"promoter_dnase", "dnase_exp", "dnase_powerlaw"}
+        assert tr["baselines"]["promoter_dnase"]["spearman"] > 0.3  # planted signal
+    # kill in the middle of epoch 1, between two mid-epoch checkpoints, then rerun
+    steps = t["steps_per_epoch"]
+    kill_at = steps + 6  # epoch 1, step 6: checkpoints at steps 4 and 8
+
+    def killer(event, info):
+        if event == "step" and info["global_step"] == kill_at:
+            raise Kill()
+
+    with pytest.raises(Kill):
+        _run(arrays, tmp_path / "killed", callback=killer)
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    saved = torch.load(tmp_path / "killed" / "last.pt", weights_only=False)
+    assert saved["train_state"]["epoch"] == 1 and saved["train_state"]["step"] == 4
+    resumed = _run(arrays, tmp_path / "killed")
+    assert resumed == full  # every number identical, history included
+    # the best checkpoints are identical too
+    a = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    # a kill at an epoch boundary resumes too; a finished run re-run only recomputes metrics
+    def killer2(event, info):
+        if event == "epoch" and info["epoch"] == 0:
+            raise Kill()
+
+    with pytest.raises(Kill):
+        _run(arrays, tmp_path / "killed2", callback=killer2)
+    assert _run(arrays, tmp_path / "killed2") == full
+    assert _run(arrays, tmp_path / "full") == full
+
+    # other settings: a clear error naming them
+    with pytest.raises(InputError, match=r"lr: 0.003 then, 0.001 now.*Fix: rerun with the same settings"):
+        _run(arrays, tmp_path / "full", lr=1e-3)
+
+
+def test_train_cli_early_stopping(arrays, tmp_path, capsys):
+    yml = tmp_path / "train.yaml"
+    yml.write_text("max_epochs: 6\npatience: 1\nmin_delta: 100.0\nregion_bp: 60000\nlr: 0.001\n"
+                   "model: {dropout: 0.0}\n")
+    out = tmp_path / "model"
+    rc = main(["train", "--config", str(arrays.config), "--reference", str(arrays.reference),
+               "--features-dir", str(arrays.features_dir), "--targets-dir", str(arrays.targets_dir),
+               "--out", str(out), "--train-config", str(yml), "--preset", "tiny", "--device", "cpu",
+               "--seed", "1"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["training"]["stopped_early"] and m["training"]["epochs_run"] == 2
+    assert m["training"]["best_epoch"] == 0 and m["train_config"]["seed"] == 1
+    # and predict runs on the checkpoint it wrote
+    rc = main(["predict", "--checkpoint", str(out / "checkpoint.pt"), "--reference", str(arrays.reference),
+               "--features", str(arrays.features("C")), "--cell", "C", "--out", str(tmp_path / "pred"),
+               "--device", "cpu"])
+    assert rc == 0
+    yml.write_text("learning_rate: 0.1\n")
+    rc = main(["train", "--config", str(arrays.config), "--reference", str(arrays.reference),
+               "--features-dir", str(arrays.features_dir), "--targets-dir", str(arrays.targets_dir),
+               "--out", str(tmp_path / "m2"), "--train-config", str(yml), "--device", "cpu"])
+    assert rc == 2 and "unknown train setting 'learning_rate'" in capsys.readouterr().err
+    # a train cell type without features
+    shutil.copytree(arrays.features_dir, tmp_path / "feat")
+    shutil.rmtree(tmp_path / "feat" / "B")
+    rc = main(["train", "--config", str(arrays.config), "--reference", str(arrays.reference),
+               "--features-dir", str(tmp_path / "feat"), "--targets-dir", str(arrays.targets_dir),
+               "--out", str(tmp_path / "m3"), "--preset", "tiny", "--device", "cpu"])
+    assert rc == 2 and "no features file for cell type B" in capsys.readouterr().err
+
+
+def test_ddp_two_processes_gloo(arrays, tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed")
+    yml = tmp_path / "train.yaml"
+    yml.write_text("max_epochs: 2\nregion_bp: 60000\nlr: 0.003\nelement_chunk: 16\ngene_chunk: 3\n")
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "creator", "train",
+           "--config", str(arrays.config), "--reference", str(arrays.reference),
+           "--features-dir", str(arrays.features_dir), "--targets-dir", str(arrays.targets_dir),
+           "--out", str(out), "--train-config", str(yml), "--preset", "tiny", "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["distributed"]["world_size"] == 2 and m["distributed"]["backend"] == "gloo"
+    assert m["distributed"]["param_max_abs_diff_across_ranks"] == 0.0
+    assert m["training"]["epochs_run"] == 2 and m["cells"]["C"]["splits"]["all"]["n"] > 50
