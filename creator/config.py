@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
         "missing_chrom": "warn",
     },
     "targets": {"min_matched_fraction": 0.5},
+    "model_name": "creator",
+    "train": {},
+    "predict": {"batch_genes": 16, "element_batch": 256, "bf16": False},
     "download": {"retries": 4, "backoff_s": 1.0, "timeout_s": 60.0, "dir": "resources/data"},
 }
 

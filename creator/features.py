@@ -107,8 +107,11 @@ def read_block(track: BigWigTrack, chrom: str, starts: np.ndarray, element_bp: i
         e_clip = min(e, size)
         if s >= e_clip:
             continue
-        vals = np.asarray(track.bw.values(name, s, e_clip, numpy=True), dtype=np.float32)
-        vals = np.concatenate([np.nan_to_num(vals, nan=0.0), np.zeros(e - e_clip + 1, np.float32)])
+        # one read per span; bases past the bigWig's chromosome end (and one guard base) stay 0
+        vals = np.zeros(e - s + 1, dtype=np.float32)
+        got = vals[:e_clip - s]
+        got[:] = track.bw.values(name, s, e_clip, numpy=True)
+        got[np.isnan(got)] = 0.0
         idx = (starts[a:b] - s)[:, None] + offs[None, :]
         out[a:b] = vals[np.minimum(idx, len(vals) - 1)]
     return out
