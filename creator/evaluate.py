@@ -32,7 +32,10 @@ Command line
     below every scored pair (score -inf, all tied) and counted in ``<name>_n_not_scored``
     (``--drop-not-scored`` leaves such pairs out instead). Scored: the link table's ``attention``,
     ``attention_distance_adjusted``, ``isp_delta`` and ``Score`` columns (those present and not all
-    NaN; higher = stronger link, NaN = -inf) and two baselines from the same rows
+    NaN; higher = stronger link, NaN = -inf; ``isp_delta``, perturbed minus original prediction, is
+    ranked by ``-isp_delta``, the predicted loss of expression, see :data:`SCORE_SIGN`; with the
+    links stage's ``Score = -isp_delta`` the two give the same figures) and two baselines from the
+    same rows
     (:func:`add_baselines`): ``baseline_distance`` (``-|distance|``) and ``baseline_abc``
     (activity ``sqrt(dnase * h3k27ac)`` times contact ``(|distance| + 5 kb) ** -0.87``, divided by
     its sum over the gene's window, i.e. the ABC score with a power-law contact). Distance bins
@@ -72,9 +75,10 @@ Command line
     ``hic_boundary_pvalue`` (``(1 + #{shuffled >= observed}) / (1 + N)``); ``hic_n_boundaries``
     (Hi-C boundaries called). With ``--attention``: ``hic_oe_pearson`` and ``hic_oe_spearman``,
     correlations of the observed/expected (per-diagonal mean over bins both matrices cover)
-    attention and contacts over the pixels ``0 < |i - j| <= max_distance / resolution`` both
-    matrices cover (the finer matrix is summed to the coarser resolution; at most 2 M pixels, a
-    fixed random subset beyond). With ``--truth-boundaries`` (planted truth): the same boundary
+    attention and contacts over the pixels ``0 < |i - j| <= max_distance / resolution`` between
+    bins both matrices cover and present in the attention map (an absent attention pixel is no
+    data; an absent Hi-C pixel is a zero); the finer matrix is summed to the coarser resolution;
+    at most 2 M pixels, a fixed random subset beyond. With ``--truth-boundaries`` (planted truth): the same boundary
     figures against it, named ``planted_boundary_*`` (tolerance default: the Hi-C or attention
     resolution, else 10 kb; shuffles within the chromosome sizes of ``--chrom-sizes``, the
     attention or the Hi-C file, else the span of the boundaries). Files: ``summary.tsv``,
@@ -116,6 +120,10 @@ ALL = "all"
 
 #: Score columns of the link table, in the order they are reported.
 LINK_SCORES = ("attention", "attention_distance_adjusted", "isp_delta", "Score")
+#: Orientation of a score column (ranked by ``sign * value``, higher = stronger link): ``isp_delta``
+#: is perturbed - original prediction (creator.links), so an element the gene needs has a negative
+#: delta; it is ranked by ``-isp_delta``, the predicted loss of expression on silencing it.
+SCORE_SIGN = {"isp_delta": -1.0}
 BASELINES = ("baseline_distance", "baseline_abc")
 ABC_PSEUDO_BP = 5_000
 ABC_GAMMA = 0.87
@@ -670,8 +678,9 @@ def score_methods(links: pd.DataFrame) -> list[str]:
 
 
 def join_pairs(bench: Benchmark, links: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
-    """One row per benchmark pair with the maximum of each method over the cCREs of the gene's
-    window that overlap the element; ``scored`` False (and every score -inf) when there is none.
+    """One row per benchmark pair with the maximum of each method (oriented by :data:`SCORE_SIGN`)
+    over the cCREs of the gene's window that overlap the element; ``scored`` False (and every score
+    -inf) when there is none.
 
     Adds ``reason`` ('' scored, 'gene not in links', 'no overlapping cCRE'), ``n_ccres``,
     ``ccres`` (names), ``distance`` (filled from the nearest overlapping row when the benchmark has
@@ -686,8 +695,8 @@ def join_pairs(bench: Benchmark, links: pd.DataFrame, methods: list[str]) -> pd.
         by_sym.setdefault(s, set()).add(g)
     # per gene: arrays sorted by (chrom, start)
     links = links.sort_values(["gene_id", "chrom", "start"], kind="stable").reset_index(drop=True)
-    scores = np.column_stack([np.nan_to_num(links[m].to_numpy(float), nan=-np.inf) for m in methods]) \
-        if methods else np.empty((len(links), 0))
+    scores = np.column_stack([np.nan_to_num(SCORE_SIGN.get(m, 1.0) * links[m].to_numpy(float), nan=-np.inf)
+                              for m in methods]) if methods else np.empty((len(links), 0))
     starts = links["start"].to_numpy(np.int64)
     ends = links["end"].to_numpy(np.int64)
     chroms = links["chrom"].to_numpy(dtype=object)
@@ -860,7 +869,9 @@ def evaluate_links(links, truth: Benchmark, out, *, cell_type: str, model: str |
                 positives=int(pairs["positive"].sum()), not_scored=n_ns, not_scored_reasons=reasons,
                 not_scored_positives=int((pairs["positive"] & ~pairs["scored"]).sum()),
                 not_scored_handling="dropped" if drop_not_scored else "ranked last (score -inf)",
-                methods=methods, abc=dict(activity="sqrt(dnase * h3k27ac)",
+                methods=methods, score_orientation={m: ("-" + m) if SCORE_SIGN.get(m, 1.0) < 0 else m
+                                                    for m in methods},
+                abc=dict(activity="sqrt(dnase * h3k27ac)",
                                           contact=f"(|distance| + {ABC_PSEUDO_BP}) ** -{ABC_GAMMA}",
                                           normalised="per gene window"),
                 distance_bins={b[0]: [b[1], b[2]] for b in DISTANCE_BINS}, metrics=res)
@@ -1260,10 +1271,13 @@ def _restrict(bounds: pd.DataFrame, regions: Mapping[str, np.ndarray]) -> pd.Dat
 # distance-normalised correlation
 
 
-def oe_pixels(a: Contacts, b: Contacts, max_distance_bp: float) -> tuple[np.ndarray, np.ndarray]:
+def oe_pixels(a: Contacts, b: Contacts, max_distance_bp: float, *, a_absent_is_missing: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Observed/expected of two maps of one chromosome at one resolution, over the pixels
     ``0 < j - i <= max_distance / resolution`` whose two bins both maps cover; expected = the mean
-    of that diagonal over those pixels (zeros included)."""
+    of that diagonal over those pixels (zeros included). With ``a_absent_is_missing`` only the
+    pixels present in ``a`` are used (the attention cooler stores no pixel where no gene window
+    holds both bins: no data, not zero); absent Hi-C pixels are zeros."""
     if a.resolution != b.resolution:
         raise ValueError("maps of different resolutions: coarsen first")
     n = max(a.n_bins, b.n_bins)
@@ -1281,12 +1295,19 @@ def oe_pixels(a: Contacts, b: Contacts, max_distance_bp: float) -> tuple[np.ndar
         return flat.reshape(D + 1, n).astype(np.float32)
 
     ba, bb = band(a), band(b)
+    present = None
+    if a_absent_is_missing:
+        ones = Contacts(a.chrom, a.resolution, a.n_bins, a.bin1, a.bin2,
+                        np.isfinite(a.value).astype(float), a.source)
+        present = band(ones) > 0
     xs, ys = [], []
     for d in range(1, D + 1):
         if d >= n:
             break
         i = np.arange(n - d)
         keep = cov[i] & cov[i + d]
+        if present is not None:
+            keep &= present[d, i]
         if keep.sum() < 2:
             continue
         va = ba[d, i[keep]].astype(float)
@@ -1386,7 +1407,7 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
                     for k in np.flatnonzero(acov):
                         acov_h[k * f:(k + 1) * f] = True
                 cov = cov & acov_h
-                x, y = oe_pixels(a2, h2, max_distance_bp)
+                x, y = oe_pixels(a2, h2, max_distance_bp, a_absent_is_missing=True)
                 per_chrom[chrom] = correlations(x, y)
                 xs.append(x)
                 ys.append(y)

@@ -230,6 +230,20 @@ def test_crispr_join_perfect_random_reversed(tmp_path):
     assert s2.loc[s2["metric"] == "crispr_n_not_scored", "value"].item() == 2
 
 
+def test_isp_delta_is_ranked_by_predicted_loss():
+    """isp_delta = perturbed - original: the elements a gene needs have the most negative deltas."""
+    links = pd.DataFrame(dict(chrom="chr1", start=[100, 1100, 2100, 3100], end=[600, 1600, 2600, 3600], name="e",
+                              symbol="G", ensembl=None, gene_id="G", distance=[0.0, 1e3, 2e3, 3e3],
+                              isp_delta=[-0.9, 0.1, -0.5, 0.0], Score=[0.9, -0.1, 0.5, 0.0]))
+    pairs = pd.DataFrame(dict(pair="p", chrom="chr1", start=[200, 1200, 2200, 3200], end=[300, 1300, 2300, 3300],
+                              gene_symbol="G", gene_ensembl=None, positive=[True, False, True, False],
+                              distance=np.nan, line=0))
+    joined = ev.join_pairs(ev.Benchmark(pairs, "x", "crispr", 4), links, ["isp_delta", "Score"])
+    np.testing.assert_allclose(joined["isp_delta"], [0.9, -0.1, 0.5, 0.0])
+    assert ev.average_precision(joined["positive"], joined["isp_delta"]) == 1.0
+    np.testing.assert_allclose(joined["distance"], [0, 1000, 2000, 3000])
+
+
 def test_abc_baseline_is_normalised_per_gene():
     links = pd.DataFrame(dict(gene_id=["a", "a", "b"], distance=[0.0, 5000.0, 100.0], dnase=[4.0, 1.0, 2.0],
                               h3k27ac=[1.0, 4.0, 8.0]))
@@ -479,6 +493,11 @@ def test_oe_correlation_of_matching_maps():
     assert r["pearson"] > 0.7 and r["spearman"] > 0.5
     # O/E has mean 1 on every diagonal
     assert np.mean(x) == pytest.approx(1.0)
+    # absent pixels of the first map are no data when asked
+    keep = (j - i) % 2 == 0
+    sparse = ev.Contacts("c", RES, 200, i[keep], j[keep], v[keep])
+    xs, _ = ev.oe_pixels(sparse, b, 500_000, a_absent_is_missing=True)
+    assert 0 < len(xs) < len(x) and (xs > 0).all()
     i3, j3, v3 = block_matrix(seed=2, edges=[0, 20, 70, 150, 200])
     r2 = ev.correlations(*ev.oe_pixels(a, ev.Contacts("c", RES, 200, i3, j3, v3), 500_000))
     assert r2["pearson"] < r["pearson"]
