@@ -468,6 +468,8 @@ def train(*, reference: str | Path, features_dir: str | Path, targets_dir: str |
         out.mkdir(parents=True, exist_ok=True)
     prev_det = torch.are_deterministic_algorithms_enabled()
     prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    prev_tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+                 torch.backends.cudnn.benchmark)
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -481,6 +483,8 @@ def train(*, reference: str | Path, features_dir: str | Path, targets_dir: str |
                       dev, dist_info, callback, config_source, CreatorModel, save_checkpoint, read_checkpoint)
     finally:
         torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+         torch.backends.cudnn.benchmark) = prev_tf32
         if dist_info.initialized_here:
             import torch.distributed as dist
 

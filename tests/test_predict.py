@@ -117,3 +117,18 @@ def test_predict_cli_and_errors(arrays, ckpt, tmp_path, capsys):
     rc = main(["predict", "--checkpoint", str(other), "--reference", str(arrays.reference), "--features",
                str(arrays.features("A")), "--cell", "A", "--out", str(tmp_path / "z"), "--device", "cpu"])
     assert rc == 2 and "element_bp 100" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_predict_cuda_matches_cpu(arrays, ckpt, tmp_path):
+    path, _ = ckpt
+    kw = dict(checkpoint=path, reference=arrays.reference, features=arrays.features("A"), cell="A",
+              batch_genes=6)
+    cpu = predict(out=tmp_path / "cpu", device="cpu", **kw)["predicted_log1p"].to_numpy()
+    gpu = predict(out=tmp_path / "gpu", device="cuda", attention=True, **kw)["predicted_log1p"].to_numpy()
+    bf16 = predict(out=tmp_path / "bf16", device="cuda", bf16=True, **kw)["predicted_log1p"].to_numpy()
+    np.testing.assert_allclose(gpu, cpu, atol=1e-4)
+    np.testing.assert_allclose(bf16, cpu, atol=0.1)
+    np.testing.assert_allclose(np.load(tmp_path / "gpu" / "element_embeddings.npy"),
+                               np.load(tmp_path / "cpu" / "element_embeddings.npy"), atol=1e-4)

@@ -38,10 +38,10 @@ def arrays(tmp_path_factory):
     return write_arrays(tmp_path_factory.mktemp("arrays"))
 
 
-def _run(arrays, out, callback=None, **over):
+def _run(arrays, out, callback=None, device="cpu", **over):
     cfg = TrainConfig.from_dict({**TINY, **over})
     return train(reference=arrays.reference, features_dir=arrays.features_dir, targets_dir=arrays.targets_dir,
-                 out=out, train_cells=["A", "B"], test_cells=["C"], config=cfg, device="cpu", callback=callback)
+                 out=out, train_cells=["A", "B"], test_cells=["C"], config=cfg, device=device, callback=callback)
 
 
 def test_block_splits_do_not_leak(arrays):
@@ -178,7 +178,8 @@ def test_ddp_two_processes_gloo(arrays, tmp_path):
     yml = tmp_path / "train.yaml"
     yml.write_text("max_epochs: 2\nregion_bp: 60000\nlr: 0.003\nelement_chunk: 16\ngene_chunk: 3\n")
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
     cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "creator", "train",
            "--config", str(arrays.config), "--reference", str(arrays.reference),
            "--features-dir", str(arrays.features_dir), "--targets-dir", str(arrays.targets_dir),
@@ -189,3 +190,40 @@ def test_ddp_two_processes_gloo(arrays, tmp_path):
     assert m["distributed"]["world_size"] == 2 and m["distributed"]["backend"] == "gloo"
     assert m["distributed"]["param_max_abs_diff_across_ranks"] == 0.0
     assert m["training"]["epochs_run"] == 2 and m["cells"]["C"]["splits"]["all"]["n"] > 50
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_train_cuda_bf16_kill_resume(arrays, tmp_path):
+    full = _run(arrays, tmp_path / "full", device="cuda", bf16=True)
+    assert full["training"]["history"][-1]["train_loss"] < full["training"]["history"][0]["train_loss"]
+    assert full["cells"]["A"]["splits"]["train"]["spearman"] is not None
+    kill_at = full["training"]["steps_per_epoch"] + 6
+
+    def killer(event, info):
+        if event == "step" and info["global_step"] == kill_at:
+            raise Kill()
+
+    with pytest.raises(Kill):
+        _run(arrays, tmp_path / "killed", callback=killer, device="cuda", bf16=True)
+    resumed = _run(arrays, tmp_path / "killed", device="cuda", bf16=True)
+    # CUDA's memory-efficient attention backward is not bit-deterministic: same numbers to rounding
+    a, b = _numbers(resumed), _numbers(full)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert (a[k] is None) == (b[k] is None), k
+        if a[k] is not None:
+            assert a[k] == pytest.approx(b[k], rel=2e-2, abs=2e-2), k
+
+
+def _numbers(tree, prefix=""):
+    out = {}
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            out.update(_numbers(v, f"{prefix}/{k}"))
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            out.update(_numbers(v, f"{prefix}/{i}"))
+    elif tree is None or isinstance(tree, (int, float)) and not isinstance(tree, bool):
+        out[prefix] = tree
+    return out
