@@ -1,0 +1,550 @@
+"""Links stage: a score for every (cCRE, gene) pair of a gene's window, in the ENCODE-rE2G /
+CRISPR_comparison prediction format.
+
+``creator links --checkpoint CKPT --reference DIR --features SIGNAL_ZARR --predict-dir DIR --cell CELL
+--out-tsv links.tsv.gz --out-bedpe links.bedpe.gz [--bedpe-threshold 0.95] [--isp-exact-max 10000]
+[--isp-top-k K] [--device auto|cpu|cuda] [--batch-genes 8] [--element-batch 256]``
+
+``--predict-dir`` is the predict stage's output for the same checkpoint and cell type, with
+``element_embeddings.npy``, ``attention.zarr`` (``creator predict --attention``) and
+``expression.tsv``; the stage checks that they fit (reference id, cell type, window layout, a sample
+of embeddings recomputed, predictions recomputed).
+
+``links.tsv.gz``: one row per (cCRE, gene) with the cCRE in the gene's window ``[win_lo, win_hi)``
+(genes with an empty window have no rows). Columns, in this order:
+
+``chr start end name class``
+    the element: its input interval (``orig_start``/``orig_end`` of ccres.parquet, the cCRE as given,
+    which is what benchmarks overlap), id and class.
+``TargetGene TargetGeneEnsemblID TargetGeneTSS CellType``
+    gene symbol, Ensembl id (the gene_id when there is none), TSS (0-based) and ``--cell``.
+``Score``
+    ``-isp_delta``: the predicted loss of log1p expression when the element's signal is removed.
+    Why this and not attention: it is the model's own counterfactual for what a CRISPRi screen
+    measures (silence the element, read the gene's expression), so higher means "removing it lowers
+    expression"; differences of log1p(TPM) approximate log fold-changes, so one genome-wide
+    threshold means the same for every gene; attention says where the gene token looked, not whether
+    the prediction depends on it (attention can sit on elements whose removal changes nothing), and
+    attention-derived scores are reported in their own columns for comparison. The sign is kept:
+    elements predicted to repress rank last instead of tying with neutral ones. Always finite.
+``distance``
+    signed, element centre (``center`` of ccres.parquet, the position the model sees) - TSS, bp.
+``attention``
+    the gene token's attention to the element (softmax probabilities from ``attention.zarr``),
+    averaged over heads and then over layers (all layers weighted equally). Per gene it sums to 1
+    over the window. Not attention rollout: rollout needs every layer's full matrix, which the
+    predict stage does not keep, and in this model the gene token is masked as a key, so its row is
+    already a direct read-out of the elements at every layer.
+``attention_distance_adjusted``
+    ``attention / expected``, expected = mean ``attention`` of all (cCRE, gene) pairs of this cell
+    type, genome-wide, in the same log-distance bin: ``floor(4 log2(1 + |distance| / 1 kb))``
+    (quarter-octave bins; :func:`creator.tads.log_distance_bin`). 1 = as much attention as an
+    average pair at that distance.
+``isp_delta``
+    in-silico perturbation: predicted log1p expression with the element's signal (all 16 tracks)
+    set to zero, sequence kept, minus the original prediction. Only the perturbed element's stage-1
+    embedding is recomputed (once per cCRE: the zero-signal embedding depends on the sequence only);
+    it replaces the cached embedding in the gene's window and stage 2 is rerun.
+``isp_method``
+    ``exact`` (one stage-2 pass per pair, as above) or ``first_order``. When the number of pairs
+    (the sum of window sizes over all genes) is at most ``--isp-exact-max`` every pair is exact.
+    Otherwise a first-order estimate is computed for every pair: ``grad_x pred · (x0 - x)``, the
+    gradient of the gene's prediction with respect to the element's embedding ``x`` (one backward
+    pass per batch of genes gives the gradients of all their window elements) dotted with the
+    embedding change ``x0 - x`` under perturbation; then, per gene, the ``K`` pairs with the largest
+    ``|estimate|`` are recomputed exactly, ``K = --isp-top-k`` or by default
+    ``--isp-exact-max // (genes with a non-empty window)`` (so at most about ``--isp-exact-max``
+    exact passes in all; 0 = first order only).
+``dnase h3k27ac``
+    mean over the element of the stored DNase / H3K27ac feature, with the features' transform
+    (attrs ``transform``: log1p, arcsinh, none) undone per bin first, i.e. the mean bigWig signal.
+``ccre_index gene_id``
+    row of ccres.parquet and gene_id of genes.parquet.
+
+Rows are sorted by chromosome (reference order), start, TargetGeneTSS (then gene order), and the
+file is BGZF (blocked gzip, written with the standard library): ``gzip``/pandas read it, and
+``tabix -0 -S 1 -s 1 -b 2 -e 3 links.tsv.gz`` indexes it (one header line).
+
+``links.bedpe.gz``: the links with ``Score`` above the ``--bedpe-threshold`` quantile of all
+Scores (default 0.95: the top 5%) and above 0, as BEDPE ``chrom1 start1 end1 chrom2 start2 end2
+name score strand1 strand2``: the element, then the TSS (1 bp), name ``element|gene symbol``, score
+= Score, strand1 ``.``, strand2 = the gene's strand; sorted by (chrom1, start1, end1, start2), one
+``#`` header line, BGZF. Both files are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from creator import data
+from creator.errors import InputError
+from creator.formats import TRACK_INDEX
+from creator.io import atomic_path
+from creator.tads import log_distance_bin
+
+log = logging.getLogger(__name__)
+
+LINK_COLUMNS = ("chr", "start", "end", "name", "class", "TargetGene", "TargetGeneEnsemblID", "TargetGeneTSS",
+                "CellType", "Score", "distance", "attention", "attention_distance_adjusted", "isp_delta",
+                "isp_method", "dnase", "h3k27ac", "ccre_index", "gene_id")
+BEDPE_COLUMNS = ("chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score", "strand1", "strand2")
+#: unit of the log-distance bins of the expected attention
+DISTANCE_UNIT_BP = 1000
+UNTRANSFORM = {"none": lambda x: x, "log1p": np.expm1, "arcsinh": np.sinh}
+
+
+# ---------------------------------------------------------------------------------------------
+# BGZF
+
+
+class BgzfWriter:
+    """Blocked gzip (SAM specification section 4.1), as ``bgzip`` writes it: gzip members of at most
+    64 KiB input carrying their compressed size in a ``BC`` extra field, then the empty EOF block.
+    Readable by any gzip reader; indexable by tabix."""
+
+    BLOCK = 65280
+    EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+    def __init__(self, fh, level: int = 6):
+        self.fh = fh
+        self.level = level
+        self.buf = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.buf += data
+        while len(self.buf) >= self.BLOCK:
+            self._block(bytes(self.buf[:self.BLOCK]))
+            del self.buf[:self.BLOCK]
+
+    def _block(self, data: bytes) -> None:
+        c = zlib.compressobj(self.level, zlib.DEFLATED, -15)
+        comp = c.compress(data) + c.flush()
+        if len(comp) + 26 > 65536:  # incompressible: store
+            c = zlib.compressobj(0, zlib.DEFLATED, -15)
+            comp = c.compress(data) + c.flush()
+        header = struct.pack("<4BI2BH2BHH", 31, 139, 8, 4, 0, 0, 255, 6, 66, 67, 2, len(comp) + 25)
+        self.fh.write(header + comp + struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data)))
+
+    def close(self) -> None:
+        if self.buf:
+            self._block(bytes(self.buf))
+            self.buf = bytearray()
+        self.fh.write(self.EOF)
+
+
+# ---------------------------------------------------------------------------------------------
+# in-silico perturbation
+
+
+def zero_signal_embeddings(model, tokens: np.ndarray, n_bins: int, *, device, element_batch: int = 256):
+    """Stage-1 embeddings ``[n, d]`` (float32, on ``device``) of elements with their sequence
+    ``tokens`` ``[n, element_bp]`` and an all-zero signal."""
+    import torch
+
+    n = len(tokens)
+    d = model.config.d_model
+    if n == 0:
+        return torch.zeros(0, d, device=device)
+    with torch.inference_mode():
+        if (tokens == tokens[:1]).all():  # e.g. no FASTA: every element has the same (empty) sequence
+            tok = torch.from_numpy(np.array(tokens[:1])).to(device).long()
+            one = model.encode_elements(tok, torch.zeros(1, n_bins, model.config.n_tracks, device=device))
+            return one.float().expand(n, d).clone()
+        out = []
+        for a in range(0, n, element_batch):
+            tok = torch.from_numpy(np.array(tokens[a:a + element_batch])).to(device).long()
+            sig = torch.zeros(len(tok), n_bins, model.config.n_tracks, device=device)
+            out.append(model.encode_elements(tok, sig).float())
+    return torch.cat(out)
+
+
+def _exact_chunk(e: int, n_heads: int, budget: int) -> int:
+    return max(1, min(512, budget // max(1, (e + 1) * (e + 1) * n_heads)))
+
+
+def window_effects(model, ref: data.Reference, genes: np.ndarray, emb, zero, base_row: int, *,
+                   exact: str | int = "all", first_order: bool = True, batch_genes: int = 8,
+                   budget: int = 1 << 26) -> dict[str, np.ndarray]:
+    """ISP of every (element, gene) pair for ``genes`` (one chromosome, index order).
+
+    ``emb`` / ``zero``: cached and zero-signal embeddings ``[N, d]`` of cCRE rows ``base_row ..
+    base_row + N`` (covering every window). ``exact``: ``"all"``, or ``K`` = the number of pairs per
+    gene (largest ``|first order|``) to compute exactly (requires ``first_order``). Returns float32
+    arrays over the concatenated windows of ``genes`` (rows ``win_lo .. win_hi`` per gene): ``exact``
+    and ``first_order`` (NaN where not computed), and ``base`` ``[len(genes)]`` (the unperturbed
+    prediction). The model must be in eval mode."""
+    import torch
+
+    genes = np.asarray(genes, dtype=np.int64)
+    sizes = ref.hi[genes] - ref.lo[genes]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n_rows = int(starts[-1])
+    out_exact = np.full(n_rows, np.nan, np.float32)
+    out_fo = np.full(n_rows, np.nan, np.float32)
+    base = np.full(len(genes), np.nan, np.float32)
+    if exact != "all" and not first_order:
+        raise ValueError("top-K exact ISP needs the first-order estimates")
+    device = emb.device
+    delta = zero - emb
+    nonempty = np.flatnonzero(sizes > 0)
+    for a in range(0, len(nonempty), batch_genes):
+        pos = nonempty[a:a + batch_genes]
+        chunk = genes[pos]
+        index, mask, offset = data.window_layout(ref, chunk, base_row)
+        index_t = torch.from_numpy(index).to(device)
+        mask_t = torch.from_numpy(mask).to(device)
+        offset_t = torch.from_numpy(offset).to(device)
+        if first_order:
+            x = emb[index_t].detach().requires_grad_(True)
+            with torch.enable_grad():
+                pred, _ = model.forward_genes(x, offset_t, mask_t)
+                (grad,) = torch.autograd.grad(pred.sum(), x)
+            fo = (grad * delta[index_t]).sum(-1).float().cpu().numpy()
+        else:
+            with torch.inference_mode():
+                pred, _ = model.forward_genes(emb[index_t], offset_t, mask_t)
+        pred = pred.detach().float().cpu().numpy()
+        for b, p in enumerate(pos):
+            base[p] = pred[b]
+            if first_order:
+                out_fo[starts[p]:starts[p + 1]] = fo[b, :sizes[p]]
+    n_heads = model.config.n_heads
+    with torch.inference_mode():
+        for p in nonempty:
+            e = int(sizes[p])
+            s0 = starts[p]
+            if exact == "all":
+                ks = np.arange(e)
+            else:
+                k = min(int(exact), e)
+                if k <= 0:
+                    continue
+                ks = np.sort(np.argsort(-np.abs(out_fo[s0:s0 + e]), kind="stable")[:k])
+            g = int(genes[p])
+            lo = int(ref.lo[g]) - base_row
+            x = emb[lo:lo + e]
+            off = torch.from_numpy(ref.ccre_center[ref.lo[g]:ref.hi[g]] - ref.tss[g]).to(device)
+            ones = torch.ones(1, e, dtype=torch.bool, device=device)
+            b0, _ = model.forward_genes(x[None], off[None], ones)
+            step = _exact_chunk(e, n_heads, budget)
+            for c in range(0, len(ks), step):
+                kc = torch.from_numpy(ks[c:c + step]).to(device)
+                xb = x.unsqueeze(0).repeat(len(kc), 1, 1)
+                xb[torch.arange(len(kc), device=device), kc] = zero[lo + kc]
+                pb, _ = model.forward_genes(xb, off.expand(len(kc), e), ones.expand(len(kc), e))
+                out_exact[s0 + ks[c:c + step]] = (pb - b0).float().cpu().numpy()
+    return dict(exact=out_exact, first_order=out_fo, base=base)
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs from the predict stage
+
+
+def _open_predict_dir(pdir: Path, ref: data.Reference, model, cell: str):
+    import zarr
+
+    fix = (f"run the predict stage for {cell} with this checkpoint and --attention "
+           f"(creator predict ... --out {pdir} --attention)")
+    for name in ("element_embeddings.npy", "attention.zarr", "expression.tsv"):
+        if not (pdir / name).exists():
+            raise InputError(f"{name} not found in the predict directory", path=pdir / name, fix=fix)
+    emb = np.load(pdir / "element_embeddings.npy", mmap_mode="r")
+    if emb.shape != (ref.n_ccre, model.config.d_model):
+        raise InputError(f"element_embeddings.npy has shape {emb.shape}; expected ({ref.n_ccre}, "
+                         f"{model.config.d_model}) for this reference and checkpoint",
+                         path=pdir / "element_embeddings.npy", fix=fix)
+    root = zarr.open_group(str(pdir / "attention.zarr"), mode="r")
+    attrs = dict(root.attrs)
+    if attrs.get("reference_id") not in (None, ref.reference_id):
+        raise InputError(f"attention.zarr was computed against reference {attrs.get('reference_id')!r}, "
+                         f"not {ref.reference_id!r}", path=pdir / "attention.zarr", fix=fix)
+    if attrs.get("cell_type") not in (None, cell):
+        raise InputError(f"attention.zarr is of cell type {attrs.get('cell_type')!r}, not {cell!r}",
+                         path=pdir / "attention.zarr", fix="point --predict-dir at this cell type's predictions")
+    ga = root["gene_attention"]
+    offsets = np.asarray(root["gene_offsets"][...], dtype=np.int64)
+    expect = np.concatenate([[0], np.cumsum(ref.window_sizes)]).astype(np.int64)
+    c = model.config
+    if (offsets.shape != expect.shape or not np.array_equal(offsets, expect)
+            or tuple(ga.shape) != (int(expect[-1]), c.gene_layers, c.n_heads)):
+        raise InputError(f"attention.zarr (gene_attention {tuple(ga.shape)}) does not match the reference's "
+                         f"windows and the checkpoint's {c.gene_layers} layers x {c.n_heads} heads",
+                         path=pdir / "attention.zarr", fix=fix)
+    expr = pd.read_csv(pdir / "expression.tsv", sep="\t")
+    if ("predicted_log1p" not in expr.columns or len(expr) != ref.n_gene
+            or not np.array_equal(expr["gene_id"].astype(str).to_numpy(),
+                                  ref.genes["gene_id"].astype(str).to_numpy())):
+        raise InputError("expression.tsv does not list the reference's genes in order",
+                         path=pdir / "expression.tsv", fix=fix)
+    return emb, ga, offsets, expr["predicted_log1p"].to_numpy(np.float64)
+
+
+def _check_embeddings(model, cell: data.CellInputs, emb, device, pdir: Path, n: int = 8) -> None:
+    """Recompute a few cached embeddings: a predict directory of another checkpoint or cell type is
+    caught here."""
+    import torch
+
+    ref = cell.reference
+    rows = np.unique(np.linspace(0, ref.n_ccre - 1, min(n, ref.n_ccre)).astype(np.int64))
+    if len(rows) == 0:
+        return
+    toks, sigs = zip(*(cell.read(r, r + 1) for r in rows))
+    with torch.inference_mode():
+        got = model.encode_elements(torch.from_numpy(np.concatenate(toks)).to(device).long(),
+                                    torch.from_numpy(np.concatenate(sigs)).to(device).float()).float().cpu().numpy()
+    want = np.asarray(emb[rows], dtype=np.float32)
+    err = np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-6)
+    if err > 0.05:
+        raise InputError(f"element_embeddings.npy does not match this checkpoint on these features "
+                         f"(relative difference {err:.3g} on {len(rows)} recomputed cCREs)",
+                         path=pdir / "element_embeddings.npy",
+                         fix="point --predict-dir at the predictions of this checkpoint and cell type, "
+                             "or rerun predict")
+
+
+def _aggregate_attention(ga, offsets: np.ndarray, ref: data.Reference, block: int = 1 << 20):
+    """Per row (``gene_offsets`` layout): head- then layer-mean attention (float32), and the
+    genome-wide mean per log-distance bin."""
+    n = int(offsets[-1])
+    attn = np.zeros(n, np.float32)
+    sums = np.zeros(64)
+    counts = np.zeros(64)
+    for a in range(0, n, block):
+        b = min(a + block, n)
+        v = np.asarray(ga[a:b], dtype=np.float32).mean(axis=2).mean(axis=1)
+        attn[a:b] = v
+        rows = np.arange(a, b)
+        g = np.searchsorted(offsets, rows, side="right") - 1
+        ccre = ref.lo[g] + rows - offsets[g]
+        db = log_distance_bin(ref.ccre_center[ccre] - ref.tss[g], unit=DISTANCE_UNIT_BP)
+        sums += np.bincount(db, weights=v, minlength=64)[:64]
+        counts += np.bincount(db, minlength=64)[:64]
+    expected = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    return attn, expected
+
+
+def _track_means(cell: data.CellInputs, lo: int, hi: int, names=("DNase", "H3K27ac")) -> dict[str, np.ndarray]:
+    transform = cell.attrs.get("transform", "none")
+    inv = UNTRANSFORM.get(transform)
+    if inv is None:
+        log.warning("features transform %r is unknown: dnase/h3k27ac are reported as stored", transform)
+        inv = UNTRANSFORM["none"]
+    out = {k: np.zeros(hi - lo, np.float32) for k in names}
+    for a in range(lo, hi, 65536):
+        b = min(a + 65536, hi)
+        sig = cell.read(a, b)[1]
+        for k in names:
+            out[k][a - lo:b - lo] = inv(sig[:, :, TRACK_INDEX[k]].astype(np.float64)).mean(axis=1)
+    return out
+
+
+def _finite(x: np.ndarray, what: str) -> np.ndarray:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        log.warning("%d non-finite %s value(s) set to 0", int(bad.sum()), what)
+        x = np.where(bad, 0.0, x)
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# the stage
+
+
+def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path, predict_dir: str | Path,
+          cell: str, out_tsv: str | Path, out_bedpe: str | Path, bedpe_quantile: float = 0.95,
+          isp_exact_max: int = 10_000, isp_top_k: int | None = None, device: str = "auto",
+          batch_genes: int = 8, element_batch: int = 256) -> dict:
+    """Run the links stage (module docstring); returns a summary dict."""
+    import torch
+
+    from creator.predict import check_model_fits, load_model, resolve_device
+
+    if not 0.0 <= bedpe_quantile < 1.0:
+        raise InputError(f"--bedpe-threshold {bedpe_quantile} is not a quantile in [0, 1)", fix="e.g. 0.95")
+    if isp_exact_max < 0 or (isp_top_k is not None and isp_top_k < 0):
+        raise InputError("--isp-exact-max and --isp-top-k must be >= 0", fix="give a non-negative integer")
+    if batch_genes < 1 or element_batch < 1:
+        raise InputError("--batch-genes and --element-batch must be >= 1", fix="give a positive integer")
+    pdir = Path(predict_dir)
+    dev = resolve_device(device)
+    ref = data.open_reference(reference)
+    model, _ = load_model(checkpoint, dev)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    check_model_fits(model.config, ref, source=checkpoint)
+    inputs = data.open_cell(ref, features, cell=cell)
+    emb_all, ga, offsets, stored_pred = _open_predict_dir(pdir, ref, model, cell)
+    _check_embeddings(model, inputs, emb_all, dev, pdir)
+
+    attn_all, expected = _aggregate_attention(ga, offsets, ref)
+    sizes = ref.window_sizes
+    n_pairs = int(sizes.sum())
+    n_nonempty = int((sizes > 0).sum())
+    if n_pairs <= isp_exact_max:
+        exact_mode: str | int = "all"
+    else:
+        exact_mode = isp_top_k if isp_top_k is not None else isp_exact_max // max(n_nonempty, 1)
+    log.info("%s: %d pairs over %d genes; ISP %s", cell, n_pairs, n_nonempty,
+             "exact for every pair" if exact_mode == "all"
+             else f"first order + exact for the top {exact_mode} per gene")
+    # attention-matrix entries per exact-ISP chunk (batches of ~40 windows of 900 elements on CPU)
+    budget = (1 << 28) if dev.type == "cuda" else (1 << 26)
+
+    g = ref.genes
+    symbol = g["symbol"].astype(str).to_numpy()
+    ens = g["ensembl_id"] if "ensembl_id" in g.columns else pd.Series([None] * len(g))
+    ens = np.where(ens.isna().to_numpy(), g["gene_id"].astype(str).to_numpy(), ens.astype(str).to_numpy())
+    gene_id = g["gene_id"].astype(str).to_numpy()
+    strand = g["strand"].astype(str).to_numpy() if "strand" in g.columns else np.full(len(g), ".")
+    cc = pd.read_parquet(ref.path / "ccres.parquet")
+    c_start = cc["orig_start" if "orig_start" in cc.columns else "start"].to_numpy(np.int64)
+    c_end = cc["orig_end" if "orig_end" in cc.columns else "end"].to_numpy(np.int64)
+    c_name = cc["name"].astype(str).to_numpy()
+    c_class = cc["class"].astype(str).to_numpy() if "class" in cc.columns else np.full(len(cc), ".")
+    n_bins = inputs.n_bins
+
+    base_all = np.full(ref.n_gene, np.nan)
+    scores: list[np.ndarray] = []
+    n_exact = 0
+    with atomic_path(out_tsv) as tmp, open(tmp, "wb") as fh:
+        bg = BgzfWriter(fh)
+        bg.write(("\t".join(LINK_COLUMNS) + "\n").encode())
+        for ci, chrom in enumerate(ref.chroms):
+            genes = np.flatnonzero((ref.gene_chrom == ci) & (sizes > 0))
+            if len(genes) == 0:
+                continue
+            lo, hi = int(ref.lo[genes].min()), int(ref.hi[genes].max())
+            emb = torch.from_numpy(np.array(emb_all[lo:hi], dtype=np.float32)).to(dev)
+            zero = zero_signal_embeddings(model, np.asarray(ref.sequence[lo:hi]), n_bins, device=dev,
+                                          element_batch=element_batch)
+            eff = window_effects(model, ref, genes, emb, zero, lo, exact=exact_mode,
+                                 first_order=exact_mode != "all", batch_genes=batch_genes, budget=budget)
+            del emb, zero
+            base_all[genes] = eff["base"]
+            is_exact = np.isfinite(eff["exact"])
+            n_exact += int(is_exact.sum())
+            isp = _finite(np.where(is_exact, eff["exact"], eff["first_order"]).astype(np.float64), "isp_delta")
+            # rows of these genes: contiguous in the gene_offsets layout? (genes of one chromosome
+            # are consecutive in genes.parquet, but may interleave with empty windows: gather)
+            row_idx = np.concatenate([np.arange(offsets[x], offsets[x + 1]) for x in genes])
+            gene_of = np.repeat(genes, sizes[genes])
+            ccre = ref.lo[gene_of] + row_idx - offsets[gene_of]
+            dist = ref.ccre_center[ccre] - ref.tss[gene_of]
+            attn = attn_all[row_idx].astype(np.float64)
+            exp = expected[log_distance_bin(dist, unit=DISTANCE_UNIT_BP)]
+            adj = _finite(np.divide(attn, exp, out=np.zeros_like(attn), where=exp > 0), "attention_distance_adjusted")
+            tracks = _track_means(inputs, lo, hi)
+            score = -isp
+            order = np.lexsort((gene_of, ref.tss[gene_of], c_start[ccre]))
+            df = pd.DataFrame({
+                "chr": chrom, "start": c_start[ccre], "end": c_end[ccre], "name": c_name[ccre],
+                "class": c_class[ccre], "TargetGene": symbol[gene_of], "TargetGeneEnsemblID": ens[gene_of],
+                "TargetGeneTSS": ref.tss[gene_of], "CellType": cell, "Score": score, "distance": dist,
+                "attention": attn, "attention_distance_adjusted": adj, "isp_delta": isp,
+                "isp_method": np.where(is_exact, "exact", "first_order"),
+                "dnase": tracks["DNase"][ccre - lo], "h3k27ac": tracks["H3K27ac"][ccre - lo],
+                "ccre_index": ccre, "gene_id": gene_id[gene_of]}).iloc[order]
+            for a in range(0, len(df), 200_000):
+                buf = io.StringIO()
+                df.iloc[a:a + 200_000].to_csv(buf, sep="\t", header=False, index=False, float_format="%.6g")
+                bg.write(buf.getvalue().encode())
+            scores.append(score[order].astype(np.float32))
+            log.info("%s %s: %d genes, %d pairs (%d exact)", cell, chrom, len(genes), len(df), int(is_exact.sum()))
+        bg.close()
+
+    # the model's predictions must be the predict stage's (same checkpoint, same inputs)
+    have = np.isfinite(base_all) & np.isfinite(stored_pred)
+    if have.any():
+        diff = np.abs(base_all[have] - stored_pred[have])
+        tol = 0.05 + 0.02 * np.abs(stored_pred[have])
+        if np.any(diff > tol):
+            raise InputError(f"the checkpoint predicts differently from expression.tsv (max |difference| "
+                             f"{diff.max():.3g})", path=pdir / "expression.tsv",
+                             fix="point --predict-dir at the predictions of this checkpoint and cell type")
+
+    all_scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
+    threshold = float(np.quantile(all_scores, bedpe_quantile)) if len(all_scores) else 0.0
+    n_bedpe = write_bedpe(out_tsv, out_bedpe, threshold, ref, strand)
+    summary = dict(pairs=n_pairs, genes=n_nonempty, exact=n_exact, first_order=n_pairs - n_exact,
+                   bedpe_threshold=threshold, bedpe_links=n_bedpe)
+    log.info("%s: %s", cell, summary)
+    return summary
+
+
+def write_bedpe(links_tsv: str | Path, out_bedpe: str | Path, threshold: float, ref: data.Reference,
+                strand: np.ndarray) -> int:
+    """Links with ``Score > max(threshold, 0)`` from ``links_tsv`` as sorted BGZF BEDPE."""
+    gene_strand = dict(zip(ref.genes["gene_id"].astype(str), strand))
+    chrom_rank = {c: i for i, c in enumerate(ref.chroms)}
+    parts = []
+    cols = ["chr", "start", "end", "name", "TargetGene", "TargetGeneTSS", "Score", "gene_id"]
+    for chunk in pd.read_csv(links_tsv, sep="\t", usecols=cols, chunksize=1 << 20, compression="gzip",
+                             dtype={"chr": str, "name": str, "TargetGene": str, "gene_id": str}):
+        sel = chunk[(chunk["Score"] > threshold) & (chunk["Score"] > 0)]
+        if len(sel):
+            parts.append(sel)
+    cols_out = list(BEDPE_COLUMNS)
+    if parts:
+        sel = pd.concat(parts, ignore_index=True)
+        bed = pd.DataFrame({
+            "chrom1": sel["chr"], "start1": sel["start"], "end1": sel["end"], "chrom2": sel["chr"],
+            "start2": sel["TargetGeneTSS"], "end2": sel["TargetGeneTSS"] + 1,
+            "name": sel["name"] + "|" + sel["TargetGene"], "score": sel["Score"], "strand1": ".",
+            "strand2": sel["gene_id"].map(gene_strand).fillna(".")})
+        rank = bed["chrom1"].map(chrom_rank).to_numpy()
+        order = np.lexsort((bed["end2"].to_numpy(), bed["start2"].to_numpy(), bed["end1"].to_numpy(),
+                            bed["start1"].to_numpy(), rank))
+        bed = bed.iloc[order]
+    else:
+        bed = pd.DataFrame({k: [] for k in cols_out})
+    with atomic_path(out_bedpe) as tmp, open(tmp, "wb") as fh:
+        bg = BgzfWriter(fh)
+        bg.write(("#" + "\t".join(cols_out) + "\n").encode())
+        buf = io.StringIO()
+        bed.to_csv(buf, sep="\t", header=False, index=False, float_format="%.6g")
+        bg.write(buf.getvalue().encode())
+        bg.close()
+    return len(bed)
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("links", help="cCRE-gene link scores (attention, in-silico perturbation)",
+                       description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="model checkpoint (train's checkpoint.pt)")
+    p.add_argument("--reference", required=True, help="reference directory (results/reference)")
+    p.add_argument("--features", required=True, help="the cell type's signal.zarr")
+    p.add_argument("--predict-dir", required=True,
+                   help="predict output of this checkpoint and cell (element_embeddings.npy, attention.zarr, "
+                        "expression.tsv)")
+    p.add_argument("--cell", required=True, help="cell type name (CellType column)")
+    p.add_argument("--out-tsv", required=True, help="output links.tsv.gz")
+    p.add_argument("--out-bedpe", required=True, help="output links.bedpe.gz")
+    p.add_argument("--bedpe-threshold", type=float, default=0.95,
+                   help="quantile of Score above which a link goes into the BEDPE (default 0.95 = top 5%%)")
+    p.add_argument("--isp-exact-max", type=int, default=10_000,
+                   help="exact ISP for every pair when there are at most this many pairs; otherwise a "
+                        "first-order estimate plus about this many exact passes in all (default 10000)")
+    p.add_argument("--isp-top-k", type=int, default=None,
+                   help="exact ISP passes per gene in first-order mode (default: isp-exact-max // genes)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch-genes", type=int, default=8, help="genes per gradient pass")
+    p.add_argument("--element-batch", type=int, default=256, help="cCREs per stage-1 batch")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    links(checkpoint=args.checkpoint, reference=args.reference, features=args.features,
+          predict_dir=args.predict_dir, cell=args.cell, out_tsv=args.out_tsv, out_bedpe=args.out_bedpe,
+          bedpe_quantile=args.bedpe_threshold, isp_exact_max=args.isp_exact_max, isp_top_k=args.isp_top_k,
+          device=args.device, batch_genes=args.batch_genes, element_batch=args.element_batch)
+    return 0

@@ -1,0 +1,622 @@
+"""TADs stage: the gene-level encoder's cCRE-cCRE attention as a genome-binned contact-like map,
+its insulation profile, domain boundaries and loop-like pixels.
+
+``creator tads --reference DIR --predict-dir DIR --cell CELL --chrom-sizes FILE
+[--resolution 10000] --out-cool attention.10000.cool --out-insulation insulation.bedgraph
+--out-boundaries boundaries.bed --out-loops loops.bedpe [--window-bins 10] [--min-prominence 0.1]
+[--min-coverage 0.5] [--loop-oe 2.0] [--loop-min-distance 20000] [--loop-min-count 1]
+[--loop-radius 2]``
+
+Input: ``attention.zarr`` of the predict stage (``creator predict --attention``), whose
+``element_attention`` holds, per gene window, the ``E x E`` element-element attention of the LAST
+gene layer averaged over heads (softmax probabilities, rows = queries).
+
+Matrix (``--out-cool``)
+    For every gene window and every unordered pair of DISTINCT elements ``i < j`` of it, the
+    symmetrised attention ``(a_ij + a_ji) / 2`` is added to bin pair ``(bin(i), bin(j))`` (bin =
+    element centre // resolution; upper triangle) and the pair's contribution count to ``n``. The
+    stored pixel is the mean over all (element pair, window) contributions falling in the bin pair:
+    column ``count`` (float) = sum / n, column ``n`` (int32) = the number of contributions. Self
+    attention (``i == j``) is left out: it says nothing about two loci. Pixels with no contribution
+    are absent (no data, not zero). The cooler holds the chromosomes of ``--chrom-sizes`` (in that
+    file's order) that carry at least one cCRE of the reference; read it with
+    ``cooler.Cooler(path).matrix(balance=False)``.
+
+Insulation (``--out-insulation``, bedGraph ``chrom start end value``, one line per bin)
+    Diamond of ``w = --window-bins`` bins centred on bin ``k``: the pixels ``(r, c)`` with
+    ``k - w < r <= k <= c < k + w`` and ``c - r >= 1`` (the main diagonal is left out). The score
+    is ``log2((m_k + eps) / (M + eps))`` where ``m_k`` is the mean of the diamond's covered pixels,
+    ``M`` the mean of ``m_k`` over the chromosome's scored bins and ``eps = 1e-3 * M`` (keeps a
+    diamond of zeros finite). A bin is ``NaN`` when fewer than ``--min-coverage`` of its diamond's
+    pixels (clipped at the chromosome ends) are covered: bins outside every gene window, or at the
+    edge of the covered region. (``grep -v NaN`` gives a file for ``bedGraphToBigWig``.)
+
+Boundaries (``--out-boundaries``, BED6 ``chrom start end name score .``)
+    Local minima of insulation, found per run of consecutive finite bins with
+    ``scipy.signal.find_peaks(-insulation, prominence=--min-prominence)``: a minimum is kept when
+    its topographic prominence (how far it dips below the higher of the two lowest points that
+    separate it from deeper minima on either side, in log2 units) is at least the threshold.
+    ``score`` = the prominence (the boundary strength); a flat minimum spanning two bins is
+    reported at its left bin. A boundary at bin ``k`` means the domain edge lies within one bin of
+    ``k``.
+
+Loops (``--out-loops``, BEDPE ``chrom1 start1 end1 chrom2 start2 end2 name score strand1
+strand2 observed expected n``)
+    Bin pairs whose attention is well above the expectation at their distance: per chromosome,
+    expected(d) = mean of the covered pixels whose diagonal offset ``d = bin2 - bin1`` falls in
+    the same log-distance bin (``floor(4 log2 d)``, quarter octaves; see
+    :func:`log_distance_bin`); a pixel is called when ``d * resolution >= --loop-min-distance``,
+    ``n >= --loop-min-count``, observed / expected ``>= --loop-oe``, and its O/E is the largest
+    within ``--loop-radius`` bins (a ``(2r+1) x (2r+1)`` neighbourhood; ties go to the first pixel in
+    sorted order). The last condition keeps one summit per cluster of enriched pixels, as Hi-C loop
+    callers do: without it the far corners of every domain (in-domain pixels lie well above the
+    genome-wide expectation at large distances) would be reported as dozens of adjacent "loops".
+    ``score`` = O/E; one line per bin pair. ``--loop-radius 0`` disables the summit filter.
+
+Memory: genes are streamed in window order; each chromosome's pixels are accumulated in a band
+buffer of ``2 * band x band`` (``band`` = the widest window in bins) whose finished rows go
+straight into the cooler, so memory is ``O(band^2 + n_bins)`` whatever the chromosome length.
+Loops are called in a second pass that reads the written cooler back in chunks. All outputs are
+sorted and written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from creator import data
+from creator.errors import InputError
+from creator.io import atomic_path, read_chrom_sizes
+
+log = logging.getLogger(__name__)
+
+PIXEL_COLUMNS = ("bin1_id", "bin2_id", "count", "n")
+LOOP_COLUMNS = ("chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score", "strand1",
+                "strand2", "observed", "expected", "n")
+BOUNDARY_COLUMNS = ("chrom", "start", "end", "name", "score", "strand")
+#: element_attention values read per zarr request (bounds the read buffer)
+READ_VALUES = 1 << 24
+
+
+def log_distance_bin(distance, unit: float = 1.0, per_octave: int = 4) -> np.ndarray:
+    """Quarter-octave (``per_octave`` per doubling) bins of ``|distance|``:
+    ``floor(per_octave * log2(1 + |distance| / unit))`` as int64 (0 for distance 0)."""
+    d = np.abs(np.asarray(distance, dtype=np.float64))
+    return np.floor(per_octave * np.log2(1.0 + d / unit)).astype(np.int64)
+
+
+def pixel_distance_bin(offset_bins) -> np.ndarray:
+    """Log-distance bin of a diagonal offset ``d >= 1`` (in bins): ``floor(4 log2 d)``; 0 is -1."""
+    d = np.asarray(offset_bins, dtype=np.float64)
+    out = np.full(d.shape, -1, dtype=np.int64)
+    pos = d > 0
+    out[pos] = np.floor(4 * np.log2(d[pos])).astype(np.int64)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the attention store
+
+
+def open_element_attention(predict_dir: str | Path, reference: data.Reference, cell: str | None = None):
+    """The ``element_attention`` array and ``element_offsets`` of ``predict_dir/attention.zarr``,
+    checked against ``reference``."""
+    import zarr
+
+    path = Path(predict_dir) / "attention.zarr"
+    fix = ("run the predict stage with attention (creator predict ... --attention, without "
+           "--no-element-attention) for this cell type and reference")
+    if not path.exists():
+        raise InputError("attention store not found", path=path, fix=fix)
+    try:
+        root = zarr.open_group(str(path), mode="r")
+    except Exception as exc:  # noqa: BLE001 - zarr raises several types for a broken store
+        raise InputError(f"cannot open the attention store: {exc}", path=path, fix=fix) from exc
+    attrs = dict(root.attrs)
+    rid = attrs.get("reference_id")
+    if rid is not None and rid != reference.reference_id:
+        raise InputError(f"the attention store was computed against reference {rid!r}, not "
+                         f"{reference.reference_id!r}", path=path, fix=fix)
+    if cell is not None and attrs.get("cell_type") not in (None, cell):
+        raise InputError(f"the attention store is of cell type {attrs.get('cell_type')!r}, not {cell!r}",
+                         path=path, fix="point --predict-dir at this cell type's predict directory")
+    if "element_attention" not in root or "element_offsets" not in root:
+        raise InputError("the attention store has no element_attention (predict ran with "
+                         "--no-element-attention)", path=path, fix=fix)
+    offsets = np.asarray(root["element_offsets"][...], dtype=np.int64)
+    sizes = reference.window_sizes
+    expect = np.concatenate([[0], np.cumsum(sizes * sizes)]).astype(np.int64)
+    if offsets.shape != expect.shape or not np.array_equal(offsets, expect):
+        raise InputError("element_offsets do not match the reference's gene windows", path=path, fix=fix)
+    return root["element_attention"], offsets
+
+
+def iter_gene_attention(arr, offsets: np.ndarray, genes: np.ndarray, sizes: np.ndarray
+                        ) -> Iterator[tuple[int, np.ndarray]]:
+    """``(gene, float32 [E, E])`` for ``genes`` (non-empty windows), reading runs of consecutive
+    genes in requests of at most :data:`READ_VALUES` values."""
+    genes = [int(g) for g in genes if sizes[g] > 0]
+    i = 0
+    while i < len(genes):
+        j = i + 1
+        start = offsets[genes[i]]
+        while (j < len(genes) and genes[j] == genes[j - 1] + 1
+               and offsets[genes[j] + 1] - start <= READ_VALUES):
+            j += 1
+        stop = offsets[genes[j - 1] + 1]
+        block = np.asarray(arr[int(start):int(stop)], dtype=np.float32)
+        for g in genes[i:j]:
+            e = int(sizes[g])
+            a, b = offsets[g] - start, offsets[g + 1] - start
+            yield g, block[a:b].reshape(e, e)
+        i = j
+
+
+def binned_block(attn: np.ndarray, elem_bin: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """One window's contribution: ``(b0, sums [m, m], counts [m, m])`` over bins ``b0 .. b0+m-1``
+    (upper triangle filled, lower zero), from its ``[E, E]`` attention and the elements' bins
+    (non-decreasing). Unordered pairs of distinct elements; value ``(a_ij + a_ji) / 2``."""
+    e = len(elem_bin)
+    b0 = int(elem_bin[0])
+    m = int(elem_bin[-1]) - b0 + 1
+    sums = np.zeros((m, m), np.float64)
+    counts = np.zeros((m, m), np.int64)
+    if e < 2:
+        return b0, sums, counts
+    u, starts, n = np.unique(elem_bin, return_index=True, return_counts=True)
+    s = attn.astype(np.float64)
+    s = (s + s.T) * 0.5
+    blk = np.add.reduceat(np.add.reduceat(s, starts, axis=0), starts, axis=1)
+    diag_self = np.add.reduceat(np.diag(s), starts)
+    loc = u - b0
+    full = np.zeros((m, m), np.float64)
+    full[np.ix_(loc, loc)] = blk
+    cnt = np.zeros((m, m), np.int64)
+    cnt[np.ix_(loc, loc)] = np.outer(n, n)
+    # within a bin: unordered pairs of distinct elements
+    full[loc, loc] = (np.diag(blk) - diag_self) * 0.5
+    cnt[loc, loc] = n * (n - 1) // 2
+    iu = np.triu_indices(m)
+    sums[iu] = full[iu]
+    counts[iu] = cnt[iu]
+    return b0, sums, counts
+
+
+class BandAccumulator:
+    """Sums and counts of one chromosome's bin pairs ``(r, r + d)``, ``0 <= d < band``, for blocks
+    that arrive with non-decreasing first rows. Rows before the current block are final; they are
+    handed back (sorted) when the buffer must shift, and by :meth:`finish`."""
+
+    def __init__(self, n_bins: int, band: int):
+        self.n_bins = int(n_bins)
+        self.band = max(1, int(band))
+        self.cap = 2 * self.band
+        self.sums = np.zeros((self.cap, self.band), np.float64)
+        self.counts = np.zeros((self.cap, self.band), np.int64)
+        self.r0 = 0
+        self.last_b0 = 0
+
+    def add(self, b0: int, sums: np.ndarray, counts: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        m = sums.shape[0]
+        if b0 < self.last_b0:
+            raise ValueError("blocks must arrive with non-decreasing first bins")
+        if m > self.band:
+            raise ValueError(f"block of {m} bins exceeds the band ({self.band})")
+        self.last_b0 = b0
+        out = []
+        if b0 - self.r0 + m > self.cap:
+            out.append(self._emit(b0))
+        p, q = np.nonzero(counts)
+        self.sums[b0 - self.r0 + p, q - p] += sums[p, q]
+        self.counts[b0 - self.r0 + p, q - p] += counts[p, q]
+        return out
+
+    def _emit(self, upto: int) -> tuple[np.ndarray, ...]:
+        """Hand back rows ``[r0, upto)`` as ``(bin1, bin2, sum, count)`` and shift the buffer."""
+        k = upto - self.r0
+        rows, d = np.nonzero(self.counts[:k])
+        res = (rows + self.r0, rows + self.r0 + d, self.sums[rows, d], self.counts[rows, d])
+        keep = self.cap - k
+        self.sums[:keep] = self.sums[k:]
+        self.counts[:keep] = self.counts[k:]
+        self.sums[keep:] = 0
+        self.counts[keep:] = 0
+        self.r0 = upto
+        return res
+
+    def finish(self) -> tuple[np.ndarray, ...]:
+        return self._emit(self.r0 + self.cap)
+
+
+# ---------------------------------------------------------------------------------------------
+# insulation, boundaries, loops
+
+
+@dataclass
+class _ChromStats:
+    """Per-chromosome running sums fed by the pixel stream."""
+
+    n_bins: int
+    window: int
+    ignore_diags: int
+    diam_sum: np.ndarray = field(init=False)
+    diam_n: np.ndarray = field(init=False)
+    exp_sum: dict = field(default_factory=dict)
+    exp_n: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.diam_sum = np.zeros(self.n_bins + 1, np.float64)
+        self.diam_n = np.zeros(self.n_bins + 1, np.float64)
+
+    def add(self, r: np.ndarray, c: np.ndarray, value: np.ndarray) -> None:
+        """Local bin ids ``r <= c`` and pixel means."""
+        w = self.window
+        d = c - r
+        sel = (d >= max(1, self.ignore_diags)) & (d <= 2 * w - 2)
+        rs, cs, vs = r[sel], c[sel], value[sel]
+        # pixel (r, c) lies in the diamonds of bins k in [max(r, c-w+1), min(c, r+w-1)]
+        k_lo = np.maximum(rs, cs - w + 1)
+        k_hi = np.minimum(cs, rs + w - 1) + 1
+        np.add.at(self.diam_sum, k_lo, vs)
+        np.add.at(self.diam_sum, k_hi, -vs)
+        np.add.at(self.diam_n, k_lo, 1.0)
+        np.add.at(self.diam_n, k_hi, -1.0)
+        pos = d >= 1
+        if pos.any():
+            db = pixel_distance_bin(d[pos])
+            sums = np.bincount(db, weights=value[pos])
+            ns = np.bincount(db)
+            for b in np.flatnonzero(ns):
+                self.exp_sum[int(b)] = self.exp_sum.get(int(b), 0.0) + float(sums[b])
+                self.exp_n[int(b)] = self.exp_n.get(int(b), 0) + int(ns[b])
+
+    def diamond_size(self) -> np.ndarray:
+        """Number of pixels of each bin's diamond inside the chromosome (ignoring coverage)."""
+        w, n = self.window, self.n_bins
+        k = np.arange(n)
+        out = np.zeros(n, np.float64)
+        # count pairs (r, c), k-w < r <= k <= c < k+w, clipped to [0, n), with c - r >= g
+        g = max(1, self.ignore_diags)
+        r_lo = np.maximum(0, k - w + 1)
+        c_hi = np.minimum(n - 1, k + w - 1)
+        for dr in range(w):  # r = k - dr
+            r = k - dr
+            ok = r >= r_lo
+            # c in [max(k, r + g), c_hi]
+            lo = np.maximum(k, r + g)
+            out += np.where(ok, np.clip(c_hi - lo + 1, 0, None), 0)
+        return out
+
+    def insulation(self, min_coverage: float) -> np.ndarray:
+        s = np.cumsum(self.diam_sum)[:self.n_bins]
+        n = np.round(np.cumsum(self.diam_n)[:self.n_bins])
+        size = self.diamond_size()
+        ok = (n > 0) & (size > 0) & (n >= min_coverage * size)
+        mean = np.full(self.n_bins, np.nan)
+        mean[ok] = s[ok] / n[ok]
+        if not ok.any():
+            return mean
+        chrom_mean = float(np.mean(mean[ok]))
+        eps = 1e-3 * chrom_mean if chrom_mean > 0 else 1e-12
+        out = np.full(self.n_bins, np.nan)
+        out[ok] = np.log2((np.maximum(mean[ok], 0.0) + eps) / (chrom_mean + eps))
+        return out
+
+    def expected(self) -> dict[int, float]:
+        return {b: self.exp_sum[b] / self.exp_n[b] for b in self.exp_n if self.exp_n[b] > 0}
+
+
+def call_boundaries(insulation: np.ndarray, min_prominence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bins of the local minima of ``insulation`` (NaN splits runs) with prominence >= threshold:
+    ``(bins, prominences)`` sorted by bin."""
+    from scipy.signal import find_peaks
+
+    x = np.asarray(insulation, dtype=np.float64)
+    finite = np.isfinite(x)
+    bins, proms = [], []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b - a < 3:
+            continue
+        peaks, props = find_peaks(-x[a:b], prominence=min_prominence)
+        bins.append(peaks + a)
+        proms.append(props["prominences"])
+    if not bins:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+    return np.concatenate(bins).astype(np.int64), np.concatenate(proms)
+
+
+# ---------------------------------------------------------------------------------------------
+# the stage
+
+
+@dataclass
+class _Chrom:
+    name: str
+    size: int
+    n_bins: int
+    bin_offset: int
+    code: int  # index into reference.chroms
+
+
+def _chromosomes(reference: data.Reference, sizes: dict[str, int], resolution: int,
+                 sizes_path: Path) -> list[_Chrom]:
+    present = set(np.unique(reference.ccre_chrom).tolist())
+    names = [reference.chroms[c] for c in sorted(present)]
+    for name in names:
+        if name not in sizes:
+            raise InputError(f"chromosome '{name}' of the reference is not in the chrom sizes file",
+                             path=sizes_path, fix="use the chrom.sizes of the reference's assembly")
+    code = {c: i for i, c in enumerate(reference.chroms)}
+    out, off = [], 0
+    for name, size in sizes.items():
+        if name not in names:
+            continue
+        ci = code[name]
+        centres = reference.ccre_center[reference.ccre_chrom == ci]
+        if len(centres) and int(centres.max()) >= size:
+            raise InputError(f"cCREs on {name} lie past its end ({size})", path=sizes_path,
+                             fix="use the chrom.sizes of the reference's assembly")
+        n = -(-size // resolution)
+        out.append(_Chrom(name, int(size), int(n), off, ci))
+        off += n
+    return out
+
+
+def _bins_table(chroms: list[_Chrom], resolution: int) -> pd.DataFrame:
+    parts = []
+    for c in chroms:
+        start = np.arange(c.n_bins, dtype=np.int64) * resolution
+        parts.append(pd.DataFrame({"chrom": c.name, "start": start,
+                                   "end": np.minimum(start + resolution, c.size)}))
+    bins = pd.concat(parts, ignore_index=True)
+    bins["chrom"] = pd.Categorical(bins["chrom"], categories=[c.name for c in chroms], ordered=True)
+    return bins
+
+
+def _pixel_frame(parts: list[tuple[np.ndarray, ...]], offset: int) -> pd.DataFrame:
+    r = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    c = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+    s = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0)
+    n = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0, np.int64)
+    return pd.DataFrame({"bin1_id": (r + offset).astype(np.int64), "bin2_id": (c + offset).astype(np.int64),
+                         "count": np.divide(s, n, out=np.zeros_like(s, dtype=np.float64), where=n > 0),
+                         "n": n.astype(np.int32)})
+
+
+def tads(*, reference: str | Path, predict_dir: str | Path, chrom_sizes: str | Path, out_cool: str | Path,
+         out_insulation: str | Path, out_boundaries: str | Path, out_loops: str | Path, cell: str | None = None,
+         resolution: int = 10_000, window_bins: int = 10, min_prominence: float = 0.1,
+         min_coverage: float = 0.5, loop_oe: float = 2.0, loop_min_distance: int = 20_000,
+         loop_min_count: int = 1, loop_radius: int = 2, ignore_diags: int = 1) -> dict:
+    """Run the tads stage (module docstring); returns a summary dict."""
+    import cooler
+
+    if resolution < 1:
+        raise InputError("--resolution must be >= 1 bp", fix="give a bin size such as 10000")
+    if window_bins < 1:
+        raise InputError("--window-bins must be >= 1", fix="give a positive number of bins")
+    if not 0.0 <= min_coverage <= 1.0:
+        raise InputError("--min-coverage must lie in [0, 1]", fix="e.g. 0.5")
+    sizes_path = Path(chrom_sizes)
+    ref = data.open_reference(reference)
+    sizes = read_chrom_sizes(sizes_path)
+    arr, offsets = open_element_attention(predict_dir, ref, cell)
+    chroms = _chromosomes(ref, sizes, resolution, sizes_path)
+    bins = _bins_table(chroms, resolution)
+    win = ref.window_sizes
+    stats: dict[str, _ChromStats] = {}
+
+    def pixels() -> Iterator[pd.DataFrame]:
+        # side effect: fills `stats` (insulation and expected) chromosome by chromosome
+        for ch in chroms:
+            st = stats[ch.name] = _ChromStats(ch.n_bins, window_bins, ignore_diags)
+            genes = np.flatnonzero((ref.gene_chrom == ch.code) & (win > 0))
+            if len(genes) == 0:
+                continue
+            first_bin = ref.ccre_center[ref.lo[genes]] // resolution
+            last_bin = ref.ccre_center[ref.hi[genes] - 1] // resolution
+            band = int((last_bin - first_bin).max()) + 1
+            genes = genes[np.argsort(first_bin, kind="stable")]
+            acc = BandAccumulator(ch.n_bins, band)
+
+            def flush(parts):
+                if not parts:
+                    return None
+                df = _pixel_frame(parts, 0)
+                if len(df) == 0:
+                    return None
+                st.add(df["bin1_id"].to_numpy(), df["bin2_id"].to_numpy(), df["count"].to_numpy())
+                df["bin1_id"] += ch.bin_offset
+                df["bin2_id"] += ch.bin_offset
+                return df
+
+            # read in index order (contiguous), feed in first-bin order
+            order = {int(g): i for i, g in enumerate(genes)}
+            pending: dict[int, tuple] = {}
+            nxt = 0
+            for g, attn in iter_gene_attention(arr, offsets, np.sort(genes), win):
+                eb = ref.ccre_center[ref.lo[g]:ref.hi[g]] // resolution
+                pending[order[g]] = binned_block(attn, eb)
+                while nxt in pending:
+                    df = flush(acc.add(*pending.pop(nxt)))
+                    nxt += 1
+                    if df is not None:
+                        yield df
+            df = flush([acc.finish()])
+            if df is not None:
+                yield df
+        yield pd.DataFrame({"bin1_id": np.zeros(0, np.int64), "bin2_id": np.zeros(0, np.int64),
+                            "count": np.zeros(0), "n": np.zeros(0, np.int32)})
+
+    meta = dict(creator_stage="tads", cell_type=cell, resolution=resolution,
+                value="count = mean symmetrised last-layer head-mean attention over (element pair, window) "
+                      "contributions; n = number of contributions",
+                reference_id=ref.reference_id)
+    with atomic_path(out_cool) as tmp:
+        cooler.create_cooler(str(tmp), bins, pixels(), columns=["count", "n"],
+                             dtypes={"count": np.float64, "n": np.int32}, ordered=True,
+                             symmetric_upper=True, metadata=meta, assembly=None)
+    log.info("%s: attention map -> %s", cell or "", out_cool)
+
+    # insulation and boundaries
+    ins_parts, bnd_parts = [], []
+    for ch in chroms:
+        st = stats.get(ch.name) or _ChromStats(ch.n_bins, window_bins, ignore_diags)
+        ins = st.insulation(min_coverage)
+        start = np.arange(ch.n_bins, dtype=np.int64) * resolution
+        end = np.minimum(start + resolution, ch.size)
+        ins_parts.append(pd.DataFrame({"chrom": ch.name, "start": start, "end": end, "value": ins}))
+        kb, prom = call_boundaries(ins, min_prominence)
+        bnd_parts.append(pd.DataFrame({"chrom": ch.name, "start": start[kb], "end": end[kb],
+                                       "name": "", "score": prom, "strand": "."}))
+    ins_df = pd.concat(ins_parts, ignore_index=True)
+    bnd_df = pd.concat(bnd_parts, ignore_index=True)
+    bnd_df["name"] = [f"boundary_{i + 1}" for i in range(len(bnd_df))]
+    with atomic_path(out_insulation) as tmp:
+        ins_df.to_csv(tmp, sep="\t", header=False, index=False, float_format="%.6g", na_rep="NaN")
+    with atomic_path(out_boundaries) as tmp:
+        bnd_df.to_csv(tmp, sep="\t", header=False, index=False, float_format="%.6g")
+
+    # loops: second pass over the written pixels, per chromosome, in chunks
+    loops = call_loops(out_cool, chroms, stats, resolution=resolution, loop_oe=loop_oe,
+                       loop_min_distance=loop_min_distance, loop_min_count=loop_min_count,
+                       radius=loop_radius)
+    with atomic_path(out_loops) as tmp:
+        with open(tmp, "w") as fh:
+            fh.write("#" + "\t".join(LOOP_COLUMNS) + "\n")
+            loops.to_csv(fh, sep="\t", header=False, index=False, float_format="%.6g")
+    summary = dict(chromosomes=len(chroms), bins=len(bins),
+                   covered_bins=int(np.isfinite(ins_df["value"]).sum()),
+                   boundaries=len(bnd_df), loops=len(loops))
+    log.info("%s: %s", cell or "tads", summary)
+    return summary
+
+
+def call_loops(cool_path: str | Path, chroms: list[_Chrom], stats: dict[str, _ChromStats], *,
+               resolution: int, loop_oe: float, loop_min_distance: int, loop_min_count: int,
+               radius: int = 2, chunk: int = 1 << 20) -> pd.DataFrame:
+    """Pixels with observed / expected(log-distance bin) >= ``loop_oe`` (module docstring)."""
+    import cooler
+
+    clr = cooler.Cooler(str(cool_path))
+    bin1_offset = clr._load_dset("indexes/bin1_offset")
+    min_d = max(1, math.ceil(loop_min_distance / resolution))
+    parts = []
+    for ch in chroms:
+        st = stats.get(ch.name)
+        if st is None:
+            continue
+        exp = st.expected()
+        if not exp:
+            continue
+        table = np.zeros(max(exp) + 1)
+        for b, v in exp.items():
+            table[b] = v
+        lo, hi = int(bin1_offset[ch.bin_offset]), int(bin1_offset[ch.bin_offset + ch.n_bins])
+        cand = []
+        for a in range(lo, hi, chunk):
+            px = clr.pixels()[a:min(a + chunk, hi)]
+            r = px["bin1_id"].to_numpy() - ch.bin_offset
+            c = px["bin2_id"].to_numpy() - ch.bin_offset
+            d = c - r
+            keep = (d >= min_d) & (px["n"].to_numpy() >= loop_min_count)
+            if not keep.any():
+                continue
+            r, c, d = r[keep], c[keep], d[keep]
+            obs = px["count"].to_numpy()[keep]
+            n = px["n"].to_numpy()[keep]
+            db = pixel_distance_bin(d)
+            e = table[np.minimum(db, len(table) - 1)]
+            oe = np.divide(obs, e, out=np.zeros_like(obs), where=e > 0)
+            sel = oe >= loop_oe
+            if not sel.any():
+                continue
+            cand.append((r[sel], c[sel], oe[sel], obs[sel], e[sel], n[sel]))
+        if not cand:
+            continue
+        r, c, oe, obs, e, n = (np.concatenate(x) for x in zip(*cand))
+        keep = summits(r, c, oe, radius)
+        s1 = r[keep] * resolution
+        s2 = c[keep] * resolution
+        parts.append(pd.DataFrame({
+            "chrom1": ch.name, "start1": s1, "end1": np.minimum(s1 + resolution, ch.size),
+            "chrom2": ch.name, "start2": s2, "end2": np.minimum(s2 + resolution, ch.size),
+            "name": "", "score": oe[keep], "strand1": ".", "strand2": ".",
+            "observed": obs[keep], "expected": e[keep], "n": n[keep]}))
+    if not parts:
+        return pd.DataFrame({k: [] for k in LOOP_COLUMNS})
+    out = pd.concat(parts, ignore_index=True)  # already sorted: chromosome order, bin1, bin2
+    out["name"] = [f"loop_{i + 1}" for i in range(len(out))]
+    return out[list(LOOP_COLUMNS)]
+
+
+def summits(r: np.ndarray, c: np.ndarray, value: np.ndarray, radius: int) -> np.ndarray:
+    """Mask of the pixels ``(r, c)`` (sorted by ``(r, c)``, unique) whose ``value`` is the largest
+    among the given pixels within ``radius`` bins in both directions; a tie goes to the pixel that
+    comes first in sorted order."""
+    keep = np.ones(len(r), bool)
+    if radius <= 0 or len(r) == 0:
+        return keep
+    width = int(c.max()) + radius + 2
+    key = r.astype(np.int64) * width + c
+    for dr in range(-radius, radius + 1):
+        for dc in range(-radius, radius + 1):
+            if dr == 0 and dc == 0:
+                continue
+            nk = (r + dr).astype(np.int64) * width + (c + dc)
+            pos = np.searchsorted(key, nk)
+            pos_ok = pos < len(key)
+            found = np.zeros(len(r), bool)
+            found[pos_ok] = key[pos[pos_ok]] == nk[pos_ok]
+            other = value[np.minimum(pos, len(key) - 1)]
+            earlier = nk < key
+            beaten = found & ((other > value) | ((other == value) & earlier))
+            keep &= ~beaten
+    return keep
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("tads", help="attention map (cooler), insulation, boundaries and loops",
+                       description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reference", required=True, help="reference directory (results/reference)")
+    p.add_argument("--predict-dir", required=True, help="predict output directory with attention.zarr")
+    p.add_argument("--cell", required=True, help="cell type name (checked against the attention store)")
+    p.add_argument("--chrom-sizes", required=True, help="chrom.sizes of the reference's assembly")
+    p.add_argument("--resolution", type=int, default=10_000, help="bin size in bp (default 10000)")
+    p.add_argument("--out-cool", required=True, help="output .cool")
+    p.add_argument("--out-insulation", required=True, help="output insulation bedGraph")
+    p.add_argument("--out-boundaries", required=True, help="output boundaries BED")
+    p.add_argument("--out-loops", required=True, help="output loops BEDPE")
+    p.add_argument("--window-bins", type=int, default=10, help="insulation diamond size in bins (default 10)")
+    p.add_argument("--min-prominence", type=float, default=0.1,
+                   help="minimum boundary prominence in log2 insulation units (default 0.1)")
+    p.add_argument("--min-coverage", type=float, default=0.5,
+                   help="fraction of a diamond's pixels that must be covered, else NaN (default 0.5)")
+    p.add_argument("--loop-oe", type=float, default=2.0, help="minimum observed/expected for a loop (default 2)")
+    p.add_argument("--loop-min-distance", type=int, default=20_000,
+                   help="minimum loop anchor distance in bp (default 20000)")
+    p.add_argument("--loop-min-count", type=int, default=1,
+                   help="minimum (element pair, window) contributions of a loop pixel (default 1)")
+    p.add_argument("--loop-radius", type=int, default=2,
+                   help="a loop must be the O/E summit within this many bins (default 2; 0: off)")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    tads(reference=args.reference, predict_dir=args.predict_dir, chrom_sizes=args.chrom_sizes,
+         out_cool=args.out_cool, out_insulation=args.out_insulation, out_boundaries=args.out_boundaries,
+         out_loops=args.out_loops, cell=args.cell, resolution=args.resolution, window_bins=args.window_bins,
+         min_prominence=args.min_prominence, min_coverage=args.min_coverage, loop_oe=args.loop_oe,
+         loop_min_distance=args.loop_min_distance, loop_min_count=args.loop_min_count,
+         loop_radius=args.loop_radius)
+    return 0

@@ -1,0 +1,230 @@
+"""creator.links: link table invariants, exact ISP against the slow reference model, first-order vs
+exact, BGZF output, BEDPE."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from creator import data
+from creator.links import LINK_COLUMNS, BgzfWriter, links, window_effects, zero_signal_embeddings
+from creator.model import CreatorModel, ModelConfig, save_checkpoint
+from creator.predict import predict
+from fixtures_arrays import write_arrays
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("links")
+    arrays = write_arrays(root / "arrays", cells={"A": "train"}, nan_every=0)
+    torch.manual_seed(5)
+    model = CreatorModel(ModelConfig.preset("tiny"))
+    # a larger head weight so that element effects are clearly non-zero
+    with torch.no_grad():
+        model.head.weight.mul_(4.0)
+    ckpt = root / "checkpoint.pt"
+    save_checkpoint(ckpt, model)
+    pdir = root / "predict"
+    predict(checkpoint=ckpt, reference=arrays.reference, features=arrays.features("A"), cell="A", out=pdir,
+            device="cpu", attention=True, batch_genes=8)
+    out = root / "exact"
+    summary = links(checkpoint=ckpt, reference=arrays.reference, features=arrays.features("A"),
+                    predict_dir=pdir, cell="A", out_tsv=out / "links.tsv.gz", out_bedpe=out / "links.bedpe.gz",
+                    isp_exact_max=10**9, device="cpu")
+    table = pd.read_csv(out / "links.tsv.gz", sep="\t")
+    return dict(arrays=arrays, model=model.eval(), ckpt=ckpt, pdir=pdir, out=out, table=table,
+                summary=summary, ref=data.open_reference(arrays.reference))
+
+
+def test_columns_rows_and_windows(setup):
+    t, ref = setup["table"], setup["ref"]
+    assert tuple(t.columns) == LINK_COLUMNS
+    assert len(t) == int(ref.window_sizes.sum()) == setup["summary"]["pairs"]
+    gidx = pd.Series(np.arange(ref.n_gene), index=ref.genes["gene_id"].astype(str))[t["gene_id"].astype(str)].to_numpy()
+    ccre = t["ccre_index"].to_numpy()
+    # no row references an element outside its gene's window; every pair once
+    assert np.all((ccre >= ref.lo[gidx]) & (ccre < ref.hi[gidx]))
+    assert not t.duplicated(["ccre_index", "gene_id"]).any()
+    cc = pd.read_parquet(ref.path / "ccres.parquet")
+    np.testing.assert_array_equal(t["start"], cc["orig_start"].to_numpy()[ccre])
+    np.testing.assert_array_equal(t["name"], cc["name"].to_numpy()[ccre])
+    np.testing.assert_array_equal(t["TargetGeneTSS"], ref.tss[gidx])
+    np.testing.assert_array_equal(t["distance"], ref.ccre_center[ccre] - ref.tss[gidx])
+    assert (t["CellType"] == "A").all() and (t["isp_method"] == "exact").all()
+    assert (t["TargetGeneEnsemblID"].str.startswith("ENSG")).all()
+    for col in ("Score", "attention", "attention_distance_adjusted", "isp_delta", "dnase", "h3k27ac"):
+        assert np.isfinite(t[col]).all(), col
+    np.testing.assert_allclose(t["Score"], -t["isp_delta"])
+    assert (t["dnase"] >= 0).all() and t["dnase"].std() > 0
+    # sorted by chromosome, start, TSS (tabix-friendly)
+    rank = t["chr"].map({c: i for i, c in enumerate(ref.chroms)}).to_numpy()
+    key = np.lexsort((t["TargetGeneTSS"].to_numpy(), t["start"].to_numpy(), rank))
+    assert np.array_equal(key, np.arange(len(t)))
+
+
+def test_attention_columns(setup):
+    from creator.predict import read_gene_attention
+
+    t, ref = setup["table"], setup["ref"]
+    g = int(np.argmax(ref.window_sizes))
+    gid = str(ref.genes["gene_id"].iloc[g])
+    rows = t[t["gene_id"] == gid].sort_values("ccre_index")
+    ga = read_gene_attention(setup["pdir"] / "attention.zarr", g).astype(np.float32)
+    np.testing.assert_allclose(rows["attention"], ga.mean(axis=(1, 2)), rtol=1e-5, atol=1e-7)
+    # per gene the attention sums to 1 (float16 storage)
+    sums = t.groupby("gene_id")["attention"].sum()
+    np.testing.assert_allclose(sums, 1.0, atol=5e-3)
+    # distance adjustment: the mean adjusted attention within each distance bin is 1
+    from creator.tads import log_distance_bin
+
+    b = log_distance_bin(t["distance"], unit=1000)
+    np.testing.assert_allclose(t.groupby(b)["attention_distance_adjusted"].mean(), 1.0, rtol=1e-4)
+
+
+def test_exact_isp_equals_reencoding_model(setup):
+    t, ref, model = setup["table"], setup["ref"], setup["model"]
+    cell = data.open_cell(ref, setup["arrays"].features("A"))
+    rng = np.random.default_rng(0)
+    genes = rng.choice(np.flatnonzero(ref.window_sizes > 0), 4, replace=False)
+    checked = 0
+    for g in genes:
+        inp = data.gene_inputs(cell, [g])
+        with torch.no_grad():
+            base = model(inp["tokens"], inp["signal"], inp["elem_offset"], inp["elem_mask"])
+            for k in rng.choice(ref.window_sizes[g], min(3, ref.window_sizes[g]), replace=False):
+                sig = inp["signal"].clone()
+                sig[0, k] = 0
+                pert = model(inp["tokens"], sig, inp["elem_offset"], inp["elem_mask"])
+                row = t[(t["gene_id"] == ref.genes["gene_id"].iloc[g]) & (t["ccre_index"] == ref.lo[g] + k)]
+                assert len(row) == 1
+                np.testing.assert_allclose(row["isp_delta"].iloc[0], float(pert - base), atol=1e-5)
+                checked += 1
+    assert checked >= 8
+    assert t["isp_delta"].abs().max() > 1e-3  # the check above is not vacuous
+
+
+def test_first_order_agrees_with_exact_and_top_k(setup, tmp_path):
+    ref, model, t = setup["ref"], setup["model"], setup["table"]
+    cell = data.open_cell(ref, setup["arrays"].features("A"))
+    genes = np.flatnonzero((ref.gene_chrom == 0) & (ref.window_sizes > 0))
+    lo, hi = int(ref.lo[genes].min()), int(ref.hi[genes].max())
+    emb = torch.from_numpy(np.load(setup["pdir"] / "element_embeddings.npy")[lo:hi])
+    zero = zero_signal_embeddings(model, np.asarray(ref.sequence[lo:hi]), cell.n_bins, device="cpu")
+    eff = window_effects(model, ref, genes, emb, zero, lo, exact="all", first_order=True, batch_genes=5)
+    ex, fo = eff["exact"], eff["first_order"]
+    assert np.isfinite(ex).all() and np.isfinite(fo).all()
+    big = np.abs(ex) > 0.1 * np.abs(ex).max()
+    agree = np.mean(np.sign(ex[big]) == np.sign(fo[big]))
+    assert agree > 0.8, agree
+    assert np.corrcoef(ex, fo)[0, 1] > 0.8
+
+    # a budget: first order for all, exact for the top 2 per gene by |estimate|
+    out = tmp_path / "fo"
+    s = links(checkpoint=setup["ckpt"], reference=ref.path, features=setup["arrays"].features("A"),
+              predict_dir=setup["pdir"], cell="A", out_tsv=out / "l.tsv.gz", out_bedpe=out / "l.bedpe.gz",
+              isp_exact_max=2 * int((ref.window_sizes > 0).sum()), device="cpu", batch_genes=3)
+    t2 = pd.read_csv(out / "l.tsv.gz", sep="\t")
+    assert s["exact"] == int(np.minimum(ref.window_sizes, 2).sum())
+    per_gene = t2[t2["isp_method"] == "exact"].groupby("gene_id").size()
+    assert per_gene.max() == 2
+    merged = t2.merge(t, on=["ccre_index", "gene_id"], suffixes=("", "_all"))
+    ex_rows = merged[merged["isp_method"] == "exact"]
+    np.testing.assert_allclose(ex_rows["isp_delta"], ex_rows["isp_delta_all"], atol=1e-5)
+    # the exact pairs are the largest first-order estimates of their gene
+    gene_of = np.repeat(genes, ref.window_sizes[genes])
+    ccre = np.concatenate([np.arange(ref.lo[x], ref.hi[x]) for x in genes])
+    est = pd.DataFrame({"gene_id": ref.genes["gene_id"].to_numpy()[gene_of].astype(str), "ccre_index": ccre,
+                        "fo": fo})
+    est["rank"] = est.assign(a=-est["fo"].abs()).groupby("gene_id")["a"].rank(method="first")
+    m = est.merge(t2, on=["gene_id", "ccre_index"])
+    assert len(m) == len(est)
+    assert ((m["rank"] <= 2) == (m["isp_method"] == "exact")).all()
+    fo_rows = m[m["isp_method"] == "first_order"]
+    np.testing.assert_allclose(fo_rows["isp_delta"], fo_rows["fo"], rtol=1e-4, atol=1e-6)
+    assert np.isfinite(t2["Score"]).all()
+
+
+def test_bedpe_and_bgzf(setup):
+    t, out = setup["table"], setup["out"]
+    raw = (out / "links.tsv.gz").read_bytes()
+    assert raw[:4] == b"\x1f\x8b\x08\x04" and raw[12:14] == b"BC" and raw.endswith(BgzfWriter.EOF)
+    lines = gzip.open(out / "links.bedpe.gz", "rt").read().splitlines()
+    assert lines[0].split("\t") == ["#chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score",
+                                    "strand1", "strand2"]
+    bed = pd.read_csv(out / "links.bedpe.gz", sep="\t")
+    thr = np.quantile(t["Score"], 0.95)
+    keep = t[(t["Score"] > thr) & (t["Score"] > 0)]
+    assert len(bed) == len(keep) == setup["summary"]["bedpe_links"] and len(bed) > 0
+    assert (bed["end2"] - bed["start2"] == 1).all()
+    assert set(bed["strand2"]) <= {"+", "-"}
+    assert bed["#chrom1"].equals(bed["chrom2"])
+    order = bed.sort_values(["#chrom1", "start1", "end1", "start2"], kind="stable")
+    assert order.index.tolist() == bed.index.tolist()
+    # tabix can index the link table (when pysam is around)
+    pysam = pytest.importorskip("pysam")
+    idx = pysam.tabix_index(str(out / "links.tsv.gz"), seq_col=0, start_col=1, end_col=2, zerobased=True,
+                            line_skip=1, force=True, keep_original=True)
+    row = t.iloc[len(t) // 2]
+    with pysam.TabixFile(idx) as tbx:
+        hits = list(tbx.fetch(row["chr"], int(row["start"]), int(row["end"])))
+    assert any(h.split("\t")[3] == row["name"] for h in hits)
+
+
+def test_bgzf_large_and_incompressible(tmp_path):
+    rng = np.random.default_rng(0)
+    payload = rng.integers(0, 256, 300_000, dtype=np.uint8).tobytes() + b"x" * 200_000
+    with open(tmp_path / "f.gz", "wb") as fh:
+        w = BgzfWriter(fh)
+        w.write(payload[:1000])
+        w.write(payload[1000:])
+        w.close()
+    assert gzip.open(tmp_path / "f.gz").read() == payload
+
+
+def test_cli_and_mismatched_predict_dir(setup, tmp_path, capsys, monkeypatch):
+    from creator import cli
+
+    monkeypatch.setitem(cli.COMMANDS, "links", "creator.links")
+    a = setup["arrays"]
+    args = ["links", "--checkpoint", str(setup["ckpt"]), "--reference", str(a.reference), "--features",
+            str(a.features("A")), "--predict-dir", str(setup["pdir"]), "--cell", "A", "--out-tsv",
+            str(tmp_path / "l.tsv.gz"), "--out-bedpe", str(tmp_path / "l.bedpe.gz"), "--isp-exact-max", "0",
+            "--device", "cpu", "--bedpe-threshold", "0.5"]
+    assert cli.main(args) == 0
+    t = pd.read_csv(tmp_path / "l.tsv.gz", sep="\t")
+    assert (t["isp_method"] == "first_order").all() and np.isfinite(t["Score"]).all()
+    # another checkpoint than the one that made the predict directory
+    torch.manual_seed(11)
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, CreatorModel(ModelConfig.preset("tiny")))
+    bad = list(args)
+    bad[2] = str(other)
+    assert cli.main(bad) == 2 and "does not match this checkpoint" in capsys.readouterr().err
+    # a predict directory without attention
+    (tmp_path / "p").mkdir()
+    bad = list(args)
+    bad[8] = str(tmp_path / "p")
+    assert cli.main(bad) == 2 and "not found in the predict directory" in capsys.readouterr().err
+    # wrong cell type
+    bad = list(args)
+    bad[10] = "B"
+    assert cli.main(bad) == 2 and "not 'B'" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(setup, tmp_path):
+    a = setup["arrays"]
+    for isp_max in (10**9, 0):
+        kw = dict(checkpoint=setup["ckpt"], reference=a.reference, features=a.features("A"),
+                  predict_dir=setup["pdir"], cell="A", isp_exact_max=isp_max)
+        links(out_tsv=tmp_path / "g.tsv.gz", out_bedpe=tmp_path / "g.bedpe.gz", device="cuda", **kw)
+        links(out_tsv=tmp_path / "c.tsv.gz", out_bedpe=tmp_path / "c.bedpe.gz", device="cpu", **kw)
+        g = pd.read_csv(tmp_path / "g.tsv.gz", sep="\t")
+        c = pd.read_csv(tmp_path / "c.tsv.gz", sep="\t")
+        assert g[["ccre_index", "gene_id", "isp_method"]].equals(c[["ccre_index", "gene_id", "isp_method"]])
+        np.testing.assert_allclose(g["isp_delta"], c["isp_delta"], atol=1e-4)

@@ -1,0 +1,282 @@
+"""creator.tads: binned attention map (cooler), insulation, boundaries and loops on attention stores
+with planted structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from creator import data
+from creator.cli import main
+from creator.predict import AttentionWriter, read_element_attention
+from creator.tads import (BandAccumulator, _ChromStats, binned_block, call_boundaries, log_distance_bin,
+                          pixel_distance_bin, tads)
+from fixtures_arrays import write_reference
+
+RES = 5_000
+EDGES = (100_000, 170_000, 250_000, 330_000)      # planted block edges on chr1 (multiples of RES)
+PLANT = (120_000, 215_000)                          # a planted cross-block element pair on chr1
+
+
+def write_store(path, ref: data.Reference, attention_fn, n_heads: int = 2) -> None:
+    """An attention.zarr written by predict's own writer; ``attention_fn(gene, rows)`` -> [E, E]."""
+    writer = AttentionWriter(path, ref, n_layers=1, n_heads=n_heads, cell="K", chunk_rows=64)
+    for g in range(ref.n_gene):
+        rows = np.arange(ref.lo[g], ref.hi[g])
+        e = len(rows)
+        t = np.zeros((1, n_heads, e + 1, e + 1), np.float32)
+        if e:
+            a = attention_fn(g, rows)
+            # heads differ, their mean is `a`
+            t[0, :, :e, :e] = a
+            t[0, 0, :e, :e] = 0.5 * a + 0.5 / e
+            t[0, 1, :e, :e] = 1.5 * a - 0.5 / e
+            t[0, :, -1, :e] = 1.0 / e
+        writer(np.array([g]), np.zeros(1, np.float32), [torch.from_numpy(t)])
+    writer.close()
+
+
+def block_attention(ref: data.Reference, eps: float = 0.01, plant_weight: float = 300.0):
+    centre = ref.ccre_center
+    block = np.searchsorted(np.array(EDGES), centre, side="right")
+    chrom = ref.ccre_chrom
+    c1 = chrom == 0
+    pi = [int(np.flatnonzero(c1)[np.argmin(np.abs(centre[c1] - p))]) for p in PLANT]
+
+    def fn(g, rows):
+        b = block[rows]
+        w = np.where(b[:, None] == b[None, :], 1.0, eps)
+        np.fill_diagonal(w, 1.0)
+        for x, y in ((pi[0], pi[1]), (pi[1], pi[0])):
+            if x in rows and y in rows:
+                w[x - rows[0], y - rows[0]] = plant_weight
+        return w / w.sum(1, keepdims=True)
+
+    return fn, pi
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tads")
+    rng = np.random.default_rng(1)
+    write_reference(root / "reference", chrom_bp={"chr1": 400_000, "chr2": 120_000}, element_bp=50,
+                    window_bp=60_000, ccre_spacing=1_000, gene_spacing=10_000, rng=rng,
+                    empty_prefix_bp=40_000)
+    ref = data.open_reference(root / "reference")
+    fn, planted = block_attention(ref)
+    write_store(root / "predict" / "attention.zarr", ref, fn)
+    sizes = root / "chrom.sizes"
+    sizes.write_text("chr1\t400000\nchr2\t120000\nchr3\t50000\n")
+    out = root / "out"
+    summary = tads(reference=root / "reference", predict_dir=root / "predict", chrom_sizes=sizes, cell="K",
+                   resolution=RES, window_bins=3, min_prominence=0.3, out_cool=out / "a.cool",
+                   out_insulation=out / "ins.bedgraph", out_boundaries=out / "b.bed",
+                   out_loops=out / "loops.bedpe", loop_oe=3.0, loop_min_distance=20_000)
+    return dict(root=root, ref=ref, out=out, summary=summary, planted=planted)
+
+
+def read_bed(path, names):
+    return pd.read_csv(path, sep="\t", header=None, names=names, comment="#")
+
+
+def test_cool_equals_dense_computation(blocks):
+    import cooler
+
+    ref, out = blocks["ref"], blocks["out"]
+    clr = cooler.Cooler(str(out / "a.cool"))
+    assert clr.binsize == RES and clr.chromnames == ["chr1", "chr2"]  # chr3 has no cCREs
+    n_bins = len(clr.bins())
+    sums = np.zeros((n_bins, n_bins))
+    counts = np.zeros((n_bins, n_bins))
+    offset = {"chr1": 0, "chr2": 400_000 // RES}
+    for g in range(ref.n_gene):
+        e = ref.window_sizes[g]
+        if e == 0:
+            continue
+        a = read_element_attention(blocks["root"] / "predict" / "attention.zarr", g).astype(np.float64)
+        rows = np.arange(ref.lo[g], ref.hi[g])
+        chrom = ref.chroms[ref.ccre_chrom[rows[0]]]
+        b = ref.ccre_center[rows] // RES + offset[chrom]
+        for i in range(e):
+            for j in range(i + 1, e):
+                p, q = sorted((b[i], b[j]))
+                sums[p, q] += (a[i, j] + a[j, i]) / 2
+                counts[p, q] += 1
+    dense = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    dense = np.triu(dense) + np.triu(dense, 1).T
+    got = clr.matrix(balance=False)[:]
+    np.testing.assert_allclose(got, dense, rtol=1e-9, atol=1e-12)
+    n = clr.matrix(balance=False, field="n")[:]
+    np.testing.assert_array_equal(np.triu(n), np.triu(counts))
+    px = clr.pixels()[:]
+    assert (px["bin1_id"] <= px["bin2_id"]).all() and (px["n"] > 0).all()
+    key = px["bin1_id"].to_numpy() * n_bins + px["bin2_id"].to_numpy()
+    assert np.all(np.diff(key) > 0)  # sorted, one pixel per bin pair
+
+
+def test_boundaries_at_block_edges(blocks):
+    b = read_bed(blocks["out"] / "b.bed", ["chrom", "start", "end", "name", "score", "strand"])
+    chr1 = b[b["chrom"] == "chr1"]
+    assert len(chr1) >= len(EDGES)
+    for edge in EDGES:
+        # the edge lies within one bin of a called boundary bin
+        dist = np.minimum(np.abs(chr1["start"] - edge), np.abs(chr1["end"] - edge))
+        assert dist.min() <= RES, (edge, chr1)
+    # the strongest calls are the planted edges
+    top = chr1.nlargest(len(EDGES), "score")
+    for s, e in zip(top["start"], top["end"]):
+        assert min(min(abs(s - x), abs(e - x)) for x in EDGES) <= RES
+    assert (b["score"] >= 0.3).all()
+    assert list(b.sort_values(["chrom", "start"]).index) == list(b.index)
+
+
+def test_loops_include_planted_pair(blocks):
+    ref = blocks["ref"]
+    loops = read_bed(blocks["out"] / "loops.bedpe",
+                     ["chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score", "strand1",
+                      "strand2", "observed", "expected", "n"])
+    assert len(loops) > 0
+    p1, p2 = (int(ref.ccre_center[i]) // RES * RES for i in blocks["planted"])
+    hit = loops[(loops["chrom1"] == "chr1") & (loops["start1"] == p1) & (loops["start2"] == p2)]
+    assert len(hit) == 1
+    assert hit["score"].iloc[0] == loops["score"].max()
+    assert ((loops["start2"] - loops["start1"]) >= 20_000).all() and (loops["score"] >= 3).all()
+    np.testing.assert_allclose(loops["score"], loops["observed"] / loops["expected"], rtol=1e-4)
+    assert not loops.duplicated(["chrom1", "start1", "chrom2", "start2"]).any()
+    first = open(blocks["out"] / "loops.bedpe").readline()
+    assert first.startswith("#chrom1\tstart1\tend1\tchrom2")
+
+
+def test_insulation_nan_where_uncovered(blocks):
+    ins = read_bed(blocks["out"] / "ins.bedgraph", ["chrom", "start", "end", "value"])
+    assert list(ins["chrom"].unique()) == ["chr1", "chr2"]
+    assert len(ins) == 400_000 // RES + 120_000 // RES
+    assert (ins["end"] - ins["start"] == RES).all()
+    chr2 = ins[ins["chrom"] == "chr2"]
+    # chr2 has no cCRE in its first 40 kb: no data there
+    assert chr2.loc[chr2["end"] <= 40_000, "value"].isna().all()
+    assert chr2["value"].notna().any()
+    chr1 = ins[ins["chrom"] == "chr1"]
+    assert chr1["value"].notna().mean() > 0.8
+    v = chr1["value"].dropna()
+    assert np.isfinite(v).all() and abs(v.mean()) < 1.0
+    assert blocks["summary"]["covered_bins"] == int(ins["value"].notna().sum())
+
+
+def test_insulation_matches_brute_force():
+    rng = np.random.default_rng(0)
+    n, w = 30, 4
+    r = rng.integers(0, n, 300)
+    c = np.minimum(r + rng.integers(0, 9, 300), n - 1)
+    key = np.unique(r * n + c)
+    r, c = key // n, key % n
+    v = rng.uniform(0.1, 1.0, len(r))
+    m = np.full((n, n), np.nan)
+    m[r, c] = v
+    st = _ChromStats(n, w, 1)
+    st.add(r, c, v)
+    mean = np.full(n, np.nan)
+    for k in range(n):
+        vals, size = [], 0
+        for rr in range(max(0, k - w + 1), k + 1):
+            for cc in range(k, min(n, k + w)):
+                if cc - rr >= 1:
+                    size += 1
+                    if np.isfinite(m[rr, cc]):
+                        vals.append(m[rr, cc])
+        if vals and len(vals) >= 0.5 * size:
+            mean[k] = np.mean(vals)
+    got = st.insulation(0.5)
+    ok = np.isfinite(mean)
+    np.testing.assert_array_equal(np.isfinite(got), ok)
+    big = np.nanmean(mean)
+    eps = 1e-3 * big
+    np.testing.assert_allclose(got[ok], np.log2((mean[ok] + eps) / (big + eps)), rtol=1e-9)
+
+
+def test_call_boundaries_respects_nan_runs():
+    x = np.array([0.5, 0.0, -1.0, 0.0, 0.5, np.nan, 0.0, -0.05, 0.0, np.nan, -3.0, 0.0, 1.0])
+    bins, prom = call_boundaries(x, 0.1)
+    assert bins.tolist() == [2]            # the shallow dip is below threshold; -3 sits at a run edge
+    np.testing.assert_allclose(prom, [1.5])
+    bins, _ = call_boundaries(x, 0.01)
+    assert bins.tolist() == [2, 7]
+    assert call_boundaries(np.full(5, np.nan), 0.1)[0].size == 0
+
+
+def test_band_accumulator_and_blocks():
+    rng = np.random.default_rng(2)
+    n_bins, band = 40, 6
+    acc = BandAccumulator(n_bins, band)
+    dense = np.zeros((n_bins, n_bins))
+    out = []
+    for b0 in sorted(rng.integers(0, n_bins - band, 25)):
+        m = int(rng.integers(1, band + 1))
+        s = np.triu(rng.uniform(0, 1, (m, m)))
+        cnt = np.triu(rng.integers(0, 3, (m, m)))
+        s[cnt == 0] = 0
+        dense[b0:b0 + m, b0:b0 + m] += s
+        out += acc.add(int(b0), s, cnt)
+    out.append(acc.finish())
+    got = np.zeros_like(dense)
+    rows = np.concatenate([o[0] for o in out])
+    cols = np.concatenate([o[1] for o in out])
+    got[rows, cols] = np.concatenate([o[2] for o in out])
+    assert len(np.unique(rows * n_bins + cols)) == len(rows)
+    np.testing.assert_allclose(got, dense)
+    # a window's block: unordered distinct pairs, symmetrised
+    a = rng.uniform(0, 1, (4, 4))
+    b0, sums, counts = binned_block(a, np.array([3, 3, 5, 5]))
+    assert b0 == 3 and sums.shape == (3, 3)
+    s = (a + a.T) / 2
+    np.testing.assert_allclose(sums[0, 0], s[0, 1])
+    np.testing.assert_allclose(sums[0, 2], s[:2, 2:].sum())
+    assert counts[0, 0] == 1 and counts[0, 2] == 4 and counts[2, 0] == 0 and counts[1].sum() == 0
+
+
+def test_distance_bins():
+    assert log_distance_bin([0, 1000, -1000, 3000], unit=1000).tolist() == [0, 4, 4, 8]
+    assert pixel_distance_bin([0, 1, 2, 4]).tolist() == [-1, 0, 4, 8]
+
+
+def test_cli_and_missing_element_attention(blocks, tmp_path, capsys, monkeypatch):
+    from creator import cli
+
+    monkeypatch.setitem(cli.COMMANDS, "tads", "creator.tads")
+    root = blocks["root"]
+    args = ["tads", "--reference", str(root / "reference"), "--predict-dir", str(root / "predict"),
+            "--cell", "K", "--chrom-sizes", str(root / "chrom.sizes"), "--resolution", "10000",
+            "--out-cool", str(tmp_path / "a.cool"), "--out-insulation", str(tmp_path / "i.bedgraph"),
+            "--out-boundaries", str(tmp_path / "b.bed"), "--out-loops", str(tmp_path / "l.bedpe"),
+            "--window-bins", "2"]
+    assert main(args) == 0
+    assert all((tmp_path / f).exists() for f in ("a.cool", "i.bedgraph", "b.bed", "l.bedpe"))
+    # wrong cell type
+    bad = [x if x != "K" else "Other" for x in args]
+    assert main(bad) == 2 and "cell type 'K'" in capsys.readouterr().err
+    # a store without element attention
+    ref = blocks["ref"]
+    writer = AttentionWriter(tmp_path / "p" / "attention.zarr", ref, n_layers=1, n_heads=1, cell="K",
+                             element_attention=False)
+    for g in range(ref.n_gene):
+        e = int(ref.window_sizes[g])
+        writer(np.array([g]), np.zeros(1), [torch.full((1, 1, e + 1, e + 1), 1.0 / max(e, 1))])
+    writer.close()
+    args[4] = str(tmp_path / "p")
+    assert main(args) == 2 and "no element_attention" in capsys.readouterr().err
+    # chrom sizes without the reference's chromosome
+    (tmp_path / "sizes").write_text("chr1\t400000\n")
+    args[4], args[8] = str(root / "predict"), str(tmp_path / "sizes")
+    assert main(args) == 2 and "'chr2'" in capsys.readouterr().err
+
+
+def test_summits_keep_one_per_cluster():
+    from creator.tads import summits
+
+    r = np.array([0, 0, 1, 5, 5, 9])
+    c = np.array([4, 5, 5, 9, 10, 20])
+    v = np.array([1.0, 3.0, 2.0, 2.0, 2.0, 0.5])
+    assert summits(r, c, v, 1).tolist() == [False, True, False, True, False, True]
+    assert summits(r, c, v, 0).all()
