@@ -205,7 +205,7 @@ def open_cell(reference: Reference, features: str | Path, targets: str | Path | 
         raise InputError(f"no features file for cell type {cell}", path=features,
                          fix=f"run the features stage for {cell} (every cell type of the sample sheet "
                              "with role train/test needs one), or point --features/--features-dir at "
-                             "the directory that holds {cell}/signal.zarr")
+                             f"the directory that holds {cell}/signal.zarr")
     try:
         arr = zarr.open_array(str(features), mode="r")
     except Exception as exc:
