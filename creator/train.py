@@ -160,10 +160,11 @@ class TrainConfig:
             v = getattr(self, k)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (k == "lr" and v == 0):
                 bad(k, "must be a non-negative number" + (" > 0" if k == "lr" else ""))
-        for k in ("warmup_fraction", "min_lr_ratio", "val_fraction", "test_fraction"):
+        for k, top in (("warmup_fraction", 1.0), ("min_lr_ratio", 1.0), ("val_fraction", 0.5),
+                       ("test_fraction", 0.5)):
             v = getattr(self, k)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < 1:
-                bad(k, "must be a number in [0, 1)")
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= top:
+                bad(k, f"must be a number in [0, {top}]")
         for k in ("val_chroms", "test_chroms"):
             v = getattr(self, k)
             if v is not None and (not isinstance(v, list) or not all(isinstance(c, str) for c in v)):
