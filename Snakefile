@@ -6,17 +6,24 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
+report: "report/workflow.rst"
+
+
 configfile: "config/config.yaml"
 
 
 # Validates the config against config/schema/config.schema.yaml (filling defaults) and the sample
 # sheet against config/schema/samples.schema.yaml; errors name the key or line and the fix.
 include: "rules/common.smk"
-include: "rules/config.smk"
 include: "rules/simulate.smk"
 include: "rules/download.smk"
 include: "rules/reference.smk"
 include: "rules/features.smk"
+include: "rules/train.smk"
+include: "rules/predict.smk"
+include: "rules/links.smk"
+include: "rules/tads.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

@@ -24,6 +24,13 @@ COMMANDS = {
     "targets": "creator.targets",
     "train": "creator.train",
     "predict": "creator.predict",
+    "links": "creator.links",
+    "tads": "creator.tads",
+    "evaluate-expression": "creator.evaluate",
+    "evaluate-links": "creator.evaluate",
+    "evaluate-hic": "creator.evaluate",
+    "evaluate-summary": "creator.evaluate",
+    "locus-view": "creator.plots",
 }
 
 

@@ -338,3 +338,30 @@ def locus_view_from_files(out, *, links, gene: str, score: str = "Score", cool=N
                       links=elements, gene=dict(symbol=symbol, tss=tss), matrix=matrix, matrix_start=mstart,
                       resolution=res, boundaries=bnd, top_n=top_n, score_label=score,
                       title=f"{symbol}: {chrom}:{start:,}-{end:,}")
+
+
+def add_cli(sub) -> None:
+    p = sub.add_parser("locus-view", help="locus view of one gene: tracks, elements, link arcs, attention matrix")
+    p.add_argument("--links", required=True, help="links.tsv.gz of one (model, cell)")
+    p.add_argument("--gene", required=True, help="gene symbol or id")
+    p.add_argument("--score", default="Score", help="link column for the arcs (default Score)")
+    p.add_argument("--cool", help="attention .cool of the tads stage")
+    p.add_argument("--boundaries", help="boundaries.bed of the tads stage")
+    p.add_argument("--bigwig", action="append", default=[], metavar="NAME=PATH", help="signal track (repeatable)")
+    p.add_argument("--top-n", type=int, default=10, help="arcs for the N strongest links")
+    p.add_argument("--out", required=True, help="PNG path")
+    p.set_defaults(func=_locus_cli)
+
+
+def _locus_cli(args) -> int:
+    from creator.errors import InputError
+
+    bigwigs = {}
+    for item in args.bigwig:
+        name, sep, path = item.partition("=")
+        if not sep:
+            raise InputError(f"--bigwig {item!r} is not NAME=PATH", fix="e.g. --bigwig DNase=dnase.bigWig")
+        bigwigs[name] = path
+    locus_view_from_files(args.out, links=args.links, gene=args.gene, score=args.score, cool=args.cool,
+                          bigwigs=bigwigs, boundaries=args.boundaries, top_n=args.top_n)
+    return 0

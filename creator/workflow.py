@@ -43,6 +43,14 @@ class Sources:
             if src:
                 self.reference[key] = self._add(f"{dl}/reference/{key}{file_suffix(src['url'])}", src["url"],
                                                 src.get("md5"))
+        self.evaluate: dict[str, str] = {}
+        ev = config.get("evaluate") or {}
+        for key in ("crispr", "hic"):
+            src = ev.get(key)
+            if src:
+                url = src["url"]
+                suffix = file_suffix(url.split("::")[0])
+                self.evaluate[key] = self._add(f"{dl}/evaluate/{key}{suffix}", url.split("::")[0], src.get("md5"))
         for s in samples:
             path = self._add(f"{dl}/{s.cell_type}/{s.assay}{file_suffix(s.url)}", s.url, s.md5)
             if s.assay == RNASEQ:

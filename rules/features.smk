@@ -1,12 +1,12 @@
 rule features:
     """Per cell type: float16 [n_ccre, element_bp / resolution_bp, 16] signal in CREaTor's track order."""
     input:
-        config=CFG,
         reference=reference_outputs(),
         bigwigs=lambda wc: list(SRC.tracks[wc.cell].values()),
     output:
         directory(f"{OUT}/features/{{cell}}/signal.zarr"),
     params:
+        config=stage_config("features"),
         tracks=track_args,
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
     log:
@@ -18,22 +18,23 @@ rule features:
     conda:
         ENV_CPU
     shell:
-        "python -m creator features --config {input.config:q} --reference {params.reference:q} --cell {wildcards.cell}"
+        "python -m creator features --config {params.config:q} --reference {params.reference:q} --cell {wildcards.cell}"
         " {params.tracks} --out {output:q} 2> {log:q}"
 
 
 rule targets:
     """Per cell type with RNA-seq: log1p(TPM) per gene, matched by Ensembl id then symbol."""
     input:
-        config=CFG,
         genes=f"{REF}/genes.parquet",
         expression=lambda wc: SRC.expression[wc.cell],
     output:
         f"{OUT}/targets/{{cell}}.parquet",
+    params:
+        config=stage_config("targets"),
     log:
         f"{LOGS}/targets/{{cell}}.log",
     conda:
         ENV_CPU
     shell:
-        "python -m creator targets --config {input.config:q} --genes {input.genes:q} --expression {input.expression:q}"
+        "python -m creator targets --config {params.config:q} --genes {input.genes:q} --expression {input.expression:q}"
         " --out {output:q} 2> {log:q}"

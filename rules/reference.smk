@@ -1,7 +1,6 @@
 rule reference:
     """cCREs (filtered, blacklisted, sorted, recentred), genes + TSS, windows [lo, hi), sequence tokens."""
     input:
-        config=CFG,
         ccres=SRC.reference["ccres"],
         genes=SRC.reference["genes"],
         chrom_sizes=SRC.reference["chrom_sizes"],
@@ -10,6 +9,7 @@ rule reference:
     output:
         reference_outputs(),
     params:
+        config=stage_config("reference"),
         blacklist=lambda wc, input: optional_arg("--blacklist", input.blacklist),
         fasta=lambda wc, input: optional_arg("--fasta", input.fasta),
         out=lambda wc, output: os.path.dirname(output[0]),
@@ -20,5 +20,5 @@ rule reference:
     conda:
         ENV_BEDTOOLS
     shell:
-        "python -m creator reference --config {input.config:q} --ccres {input.ccres:q} --genes {input.genes:q}"
+        "python -m creator reference --config {params.config:q} --ccres {input.ccres:q} --genes {input.genes:q}"
         " --chrom-sizes {input.chrom_sizes:q} {params.blacklist} {params.fasta} --out {params.out:q} 2> {log:q}"

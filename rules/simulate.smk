@@ -5,8 +5,6 @@ if config.get("simulate"):
 
     rule simulate:
         """Simulate genome, cCREs, genes, 16-track bigWigs and RNA-seq for several cell types."""
-        input:
-            config=CFG,
         output:
             SRC.local_sources_under(SIM),
             expand(
@@ -15,6 +13,7 @@ if config.get("simulate"):
                 name=["links.tsv", "domains.bed", "boundaries.bed", "loops.bedpe", "activity.tsv", "expression.tsv"],
             ),
         params:
+            config=stage_config("simulate"),
             outdir=SIM,
             seed=config["simulate"]["seed"],
         log:
@@ -24,4 +23,4 @@ if config.get("simulate"):
         conda:
             ENV_CPU
         shell:
-            "python -m creator simulate --config {input.config:q} --outdir {params.outdir:q} --seed {params.seed} 2> {log:q}"
+            "python -m creator simulate --config {params.config:q} --outdir {params.outdir:q} --seed {params.seed} 2> {log:q}"

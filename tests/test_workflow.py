@@ -30,7 +30,8 @@ def test_lint_is_clean():
 def test_dry_run_plans_the_chain():
     p = run(["-n", "--forceall"], REPO)
     out = p.stdout + p.stderr
-    for rule in ("download", "effective_config", "reference", "features", "targets"):
+    for rule in ("download", "reference", "features", "targets", "train", "predict", "links", "tads",
+                 "evaluate_expression", "evaluate_tads", "evaluate_summary", "locus_view"):
         assert rule in out
 
 

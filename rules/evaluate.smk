@@ -1,0 +1,120 @@
+rule evaluate_expression:
+    """Pearson/Spearman of predicted vs observed expression per cell type and split."""
+    input:
+        expression=expand(f"{OUT}/predict/{MODEL}/{{cell}}/expression.tsv", cell=EXPR_CELLS),
+        splits=f"{OUT}/model/{MODEL}/splits.tsv",
+    output:
+        summary=f"{OUT}/eval/{MODEL}/expression/summary.tsv",
+        scatter=report(
+            f"{OUT}/eval/{MODEL}/expression/expression_scatter.png",
+            caption="../report/expression.rst",
+            category="Expression",
+        ),
+    params:
+        cells=EXPR_CELLS,
+        out=lambda wc, output: os.path.dirname(output.summary),
+        model=MODEL,
+    log:
+        f"{LOGS}/eval/{MODEL}/expression.log",
+    conda:
+        ENV_CPU
+    shell:
+        "python -m creator evaluate-expression --expression {input.expression:q} --cell {params.cells}"
+        " --splits {input.splits:q} --model {params.model} --out {params.out:q} 2> {log:q}"
+
+
+rule evaluate_links:
+    """Link scores and baselines against CRISPRi (EPCrisprBenchmark format) or the planted truth."""
+    input:
+        links=f"{OUT}/links/{MODEL}/{{cell}}/links.tsv.gz",
+        truth=lambda wc: link_truth(wc.cell),
+    output:
+        summary=f"{OUT}/eval/{MODEL}/links/{{cell}}/summary.tsv",
+        pr=report(
+            f"{OUT}/eval/{MODEL}/links/{{cell}}/pr_curves.png",
+            caption="../report/links.rst",
+            category="Links",
+            subcategory="{cell}",
+        ),
+    params:
+        truth=lambda wc, input: link_truth_arg(wc.cell, input.truth),
+        out=lambda wc, output: os.path.dirname(output.summary),
+        model=MODEL,
+    log:
+        f"{LOGS}/eval/{MODEL}/links/{{cell}}.log",
+    conda:
+        ENV_CPU
+    shell:
+        "python -m creator evaluate-links --links {input.links:q} --cell {wildcards.cell} {params.truth}"
+        " --model {params.model} --out {params.out:q} 2> {log:q}"
+
+
+rule evaluate_tads:
+    """Attention boundaries against Hi-C insulation boundaries and/or planted domain boundaries."""
+    input:
+        boundaries=f"{OUT}/tads/{MODEL}/{{cell}}/boundaries.bed",
+        cool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.{TAD_RES}.cool",
+        chrom_sizes=SRC.reference["chrom_sizes"],
+        hic=lambda wc: hic_input(wc.cell),
+        truth=lambda wc: tad_truth(wc.cell),
+    output:
+        summary=f"{OUT}/eval/{MODEL}/tads/{{cell}}/summary.tsv",
+        plot=report(
+            f"{OUT}/eval/{MODEL}/tads/{{cell}}/insulation.png",
+            caption="../report/tads.rst",
+            category="TADs",
+            subcategory="{cell}",
+        ),
+    params:
+        hic=lambda wc, input: hic_args(wc.cell, input.hic),
+        truth=lambda wc, input: optional_arg("--truth-boundaries", input.truth[0] if input.truth else ""),
+        out=lambda wc, output: os.path.dirname(output.summary),
+        model=MODEL,
+        n_shuffles=config["evaluate"]["n_shuffles"],
+    log:
+        f"{LOGS}/eval/{MODEL}/tads/{{cell}}.log",
+    conda:
+        ENV_CPU
+    shell:
+        "python -m creator evaluate-hic --boundaries {input.boundaries:q} --attention {input.cool:q}"
+        " --chrom-sizes {input.chrom_sizes:q} --cell {wildcards.cell} {params.hic} {params.truth}"
+        " --n-shuffles {params.n_shuffles} --model {params.model} --out {params.out:q} 2> {log:q}"
+
+
+rule evaluate_summary:
+    """Every figure of the evaluation in one tidy table: cell_type, method, metric, distance_bin, value, n."""
+    input:
+        evaluation_summaries(),
+    output:
+        report(f"{OUT}/eval/summary.tsv", caption="../report/summary.rst", category="Summary"),
+    log:
+        f"{LOGS}/eval/summary.log",
+    conda:
+        ENV_CPU
+    shell:
+        "python -m creator evaluate-summary --inputs {input:q} --out {output:q} 2> {log:q}"
+
+
+rule locus_view:
+    """Signal tracks, elements, arcs of the strongest links and the attention matrix around one gene."""
+    input:
+        links=f"{OUT}/links/{MODEL}/{{cell}}/links.tsv.gz",
+        cool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.{TAD_RES}.cool",
+        boundaries=f"{OUT}/tads/{MODEL}/{{cell}}/boundaries.bed",
+        bigwigs=lambda wc: locus_bigwigs(wc.cell),
+    output:
+        report(
+            f"{OUT}/eval/{MODEL}/locus/{{cell}}.{{gene}}.png",
+            caption="../report/locus.rst",
+            category="Locus view",
+            subcategory="{cell}",
+        ),
+    params:
+        bigwigs=lambda wc, input: locus_bigwig_args(wc.cell, input.bigwigs),
+    log:
+        f"{LOGS}/eval/{MODEL}/locus/{{cell}}.{{gene}}.log",
+    conda:
+        ENV_CPU
+    shell:
+        "python -m creator locus-view --links {input.links:q} --gene {wildcards.gene:q} --cool {input.cool:q}"
+        " --boundaries {input.boundaries:q} {params.bigwigs} --out {output:q} 2> {log:q}"

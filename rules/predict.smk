@@ -1,0 +1,33 @@
+rule predict:
+    """Per cell type (trained on or not): expression of every gene, stage-1 embeddings (each cCRE
+    encoded once) and the attention the links and tads rules read."""
+    input:
+        checkpoint=f"{OUT}/model/{MODEL}/checkpoint.pt",
+        reference=reference_outputs(),
+        features=f"{OUT}/features/{{cell}}/signal.zarr",
+        targets=lambda wc: [f"{OUT}/targets/{wc.cell}.parquet"] if wc.cell in EXPR_CELLS else [],
+    output:
+        expression=f"{OUT}/predict/{MODEL}/{{cell}}/expression.tsv",
+        embeddings=f"{OUT}/predict/{MODEL}/{{cell}}/element_embeddings.npy",
+        attention=directory(f"{OUT}/predict/{MODEL}/{{cell}}/attention.zarr"),
+    params:
+        reference=lambda wc, input: os.path.dirname(input.reference[0]),
+        out=lambda wc, output: os.path.dirname(output.expression),
+        targets=lambda wc, input: optional_arg("--targets", input.targets[0] if input.targets else ""),
+        batch_genes=config["predict"]["batch_genes"],
+        element_batch=config["predict"]["element_batch"],
+        bf16="--bf16" if config["predict"]["bf16"] else "",
+    log:
+        f"{LOGS}/predict/{MODEL}/{{cell}}.log",
+    benchmark:
+        f"{BENCH}/predict/{MODEL}/{{cell}}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=6000,
+    conda:
+        ENV_GPU
+    shell:
+        "python -m creator predict --checkpoint {input.checkpoint:q} --reference {params.reference:q}"
+        " --features {input.features:q} --cell {wildcards.cell} --out {params.out:q} {params.targets}"
+        " --batch-genes {params.batch_genes} --element-batch {params.element_batch} {params.bf16} --attention 2> {log:q}"

@@ -1,0 +1,30 @@
+rule train:
+    """Train on the train cell types (held-out chromosomes/blocks for validation and test); score
+    the held-out (test) cell types zero-shot. Resumes from last.pt after a kill."""
+    input:
+        reference=reference_outputs(),
+        features=expand(f"{OUT}/features/{{cell}}/signal.zarr", cell=EXPR_CELLS),
+        targets=expand(f"{OUT}/targets/{{cell}}.parquet", cell=EXPR_CELLS),
+    output:
+        checkpoint=f"{OUT}/model/{MODEL}/checkpoint.pt",
+        metrics=f"{OUT}/model/{MODEL}/metrics.json",
+        splits=f"{OUT}/model/{MODEL}/splits.tsv",
+    params:
+        config=stage_config("samples", "train"),
+        reference=lambda wc, input: os.path.dirname(input.reference[0]),
+        features=lambda wc, input: os.path.dirname(os.path.dirname(input.features[0])),
+        targets=lambda wc, input: os.path.dirname(input.targets[0]),
+        out=lambda wc, output: os.path.dirname(output.checkpoint),
+    log:
+        f"{LOGS}/train/{MODEL}.log",
+    benchmark:
+        f"{BENCH}/train/{MODEL}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    conda:
+        ENV_GPU
+    shell:
+        "python -m creator train --config {params.config:q} --reference {params.reference:q}"
+        " --features-dir {params.features:q} --targets-dir {params.targets:q} --out {params.out:q} 2> {log:q}"
