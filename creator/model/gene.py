@@ -37,6 +37,17 @@ class GeneEncoder(nn.Module):
         c = config
         self.rel_bias = MultiScaleRelativeBias(c.gene_scales_bp, c.gene_buckets, c.gene_max_distance, c.n_heads)
         self.encoder = Encoder(c.gene_layers, c.d_model, c.n_heads, c.d_ff, c.dropout)
+        if c.distance_prior:
+            self.init_distance_prior(c.distance_prior)
+
+    @torch.no_grad()
+    def init_distance_prior(self, strength: float) -> None:
+        """Distance-decay initialisation of the bias tables (see ``ModelConfig.distance_prior``)."""
+        for table in self.rel_bias.scales:
+            half = table.num_buckets // 2
+            magnitude = (torch.arange(table.num_buckets) % half).to(table.table.dtype) / max(half - 1, 1)
+            for h in range(table.n_heads):
+                table.table[:, h] = -strength * (h + 1) / table.n_heads * magnitude
 
     def attention_bias(self, elem_offset: Tensor, elem_mask: Tensor) -> Tensor:
         """Float ``[B, H, T, T]``: multi-scale distance bias plus ``-inf`` on disallowed keys."""
