@@ -1,0 +1,91 @@
+"""End to end on simulated data with planted truth (config/synthetic.yaml): the workflow must
+recover what was planted. Floors are conservative; the figures of a run are in the closing notes."""
+
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import copy_workflow
+from test_workflow import run
+
+pytestmark = pytest.mark.slow
+
+MODEL = "creator_synthetic"
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    wd = copy_workflow(tmp_path_factory.mktemp("science") / "wf")
+    run(["--cores", "2", "--configfile", "config/synthetic.yaml"], wd)
+    run(["--configfile", "config/synthetic.yaml", "--report", "results/synthetic/report.zip"], wd)
+    return wd / "results" / "synthetic"
+
+
+def summary(out):
+    return pd.read_csv(out / "eval" / "summary.tsv", sep="\t")
+
+
+def value(s, cell, method, metric, distance_bin="all"):
+    row = s[(s.cell_type == cell) & (s.method == method) & (s.metric == metric) & (s.distance_bin == distance_bin)]
+    assert len(row) == 1, (cell, method, metric, distance_bin)
+    return float(row["value"].iloc[0])
+
+
+def test_zero_shot_expression_beats_baselines(synthetic_run):
+    m = json.loads((synthetic_run / "model" / MODEL / "metrics.json").read_text())
+    held_out = m["cells"]["cellD"]
+    assert held_out["role"] == "test"
+    res = held_out["splits"]["all"]
+    assert res["spearman"] > 0.6
+    assert res["spearman"] > res["baselines"]["dnase_exp"]["spearman"] + 0.05
+    assert res["spearman"] > res["baselines"]["promoter_dnase"]["spearman"]
+
+
+def test_planted_links_recovered_above_baselines(synthetic_run):
+    s = summary(synthetic_run)
+    ours = value(s, "cellD", f"{MODEL}/Score", "planted_auprc")
+    distance = value(s, "cellD", f"{MODEL}/baseline_distance", "planted_auprc")
+    abc = value(s, "cellD", f"{MODEL}/baseline_abc", "planted_auprc")
+    prevalence = value(s, "cellD", "pairs", "planted_prevalence")
+    assert ours > distance and ours > abc
+    assert ours > 3 * prevalence
+
+
+def test_planted_boundaries_found(synthetic_run):
+    s = summary(synthetic_run)
+    assert value(s, "cellD", MODEL, "planted_boundary_enrichment") > 1.5
+    assert value(s, "cellD", MODEL, "planted_boundary_recall") > 0.3
+
+
+def test_link_table_invariants(synthetic_run):
+    genes = pd.read_parquet(synthetic_run / "reference" / "genes.parquet").set_index("gene_id")
+    links = pd.read_csv(synthetic_run / "links" / MODEL / "cellD" / "links.tsv.gz", sep="\t")
+    assert list(links.columns[:10]) == ["chr", "start", "end", "name", "class", "TargetGene",
+                                        "TargetGeneEnsemblID", "TargetGeneTSS", "CellType", "Score"]
+    lo = genes.loc[links["gene_id"], "win_lo"].to_numpy()
+    hi = genes.loc[links["gene_id"], "win_hi"].to_numpy()
+    idx = links["ccre_index"].to_numpy()
+    assert ((idx >= lo) & (idx < hi)).all()  # never outside the gene's window
+    assert len(links) == int((genes["win_hi"] - genes["win_lo"]).sum())  # every pair in every window
+    for col in ("Score", "attention", "attention_distance_adjusted", "isp_delta"):
+        assert np.isfinite(links[col]).all(), col
+    chrom_codes = pd.Categorical(links["chr"], categories=sorted(links["chr"].unique(), key=lambda c: int(c[4:])))
+    order = np.lexsort((links["TargetGeneTSS"], links["start"], chrom_codes.codes))
+    assert (order == np.arange(len(links))).all()  # sorted: chr, start, TSS
+    with gzip.open(synthetic_run / "links" / MODEL / "cellD" / "links.bedpe.gz", "rt") as fh:
+        bedpe = [ln for ln in fh if not ln.startswith("#")]
+    assert 0 < len(bedpe) <= 0.06 * len(links)
+
+
+def test_every_output_and_the_report(synthetic_run):
+    for cell in ("cellA", "cellD", "cellE"):
+        for rel in (f"predict/{MODEL}/{cell}/expression.tsv", f"links/{MODEL}/{cell}/links.tsv.gz",
+                    f"tads/{MODEL}/{cell}/attention.10000.cool", f"tads/{MODEL}/{cell}/boundaries.bed",
+                    f"tads/{MODEL}/{cell}/loops.bedpe", f"tads/{MODEL}/{cell}/insulation.bedgraph"):
+            assert (synthetic_run / rel).stat().st_size > 0, rel
+    assert (synthetic_run / "report.zip").stat().st_size > 10_000
+    s = summary(synthetic_run)
+    assert list(s.columns) == ["cell_type", "method", "metric", "distance_bin", "value", "n"]
