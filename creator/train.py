@@ -453,7 +453,7 @@ def _atomic_json(obj, dest: Path) -> None:
 def train(*, reference: str | Path, features_dir: str | Path, targets_dir: str | Path, out: str | Path,
           train_cells: list[str], test_cells: list[str] = (), config: TrainConfig | None = None,
           device: str = "auto", callback: Callable[[str, dict], None] | None = None,
-          config_source: str = "train config") -> dict:
+          config_source: str = "train config", restart_on_mismatch: bool = False) -> dict:
     """Train, evaluate and write ``checkpoint.pt``, ``last.pt`` and ``metrics.json`` under ``out``.
 
     ``callback(event, info)`` is called after every optimizer step (``event='step'``, after any
@@ -482,7 +482,8 @@ def train(*, reference: str | Path, features_dir: str | Path, targets_dir: str |
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         return _train(reference, features_dir, targets_dir, out, list(train_cells), list(test_cells), cfg,
-                      dev, dist_info, callback, config_source, CreatorModel, save_checkpoint, read_checkpoint)
+                      dev, dist_info, callback, config_source, CreatorModel, save_checkpoint, read_checkpoint,
+                      restart_on_mismatch)
     finally:
         torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
         (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
@@ -494,7 +495,8 @@ def train(*, reference: str | Path, features_dir: str | Path, targets_dir: str |
 
 
 def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_cells, cfg: TrainConfig,
-           dev: torch.device, di: _Dist, callback, source, CreatorModel, save_checkpoint, read_checkpoint) -> dict:
+           dev: torch.device, di: _Dist, callback, source, CreatorModel, save_checkpoint, read_checkpoint,
+           restart_on_mismatch: bool = False) -> dict:
     if not train_cells:
         raise InputError("no cell type with role 'train'", fix="mark at least one cell type as train in the sample sheet")
     overlap = set(train_cells) & set(test_cells)
@@ -547,6 +549,19 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
     last_path, best_path = out / "last.pt", out / "checkpoint.pt"
 
     # resume
+    if last_path.exists() and restart_on_mismatch:
+        try:
+            _check_resume(read_checkpoint(last_path, trusted=True), mcfg, cfg, identity, last_path)
+        except InputError as exc:
+            # the settings or inputs changed on purpose (the workflow reruns train when they do):
+            # keep the old state beside, start afresh
+            if di.main:
+                os.replace(last_path, last_path.with_name("last.stale.pt"))
+            if di.world > 1:
+                import torch.distributed as dist
+
+                dist.barrier()
+            log.warning("%s; starting afresh (the old state is kept as last.stale.pt)", exc.problem)
     if last_path.exists():
         ckpt = read_checkpoint(last_path, trusted=True)
         _check_resume(ckpt, mcfg, cfg, identity, last_path)
@@ -770,6 +785,10 @@ def add_cli(sub) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--max-epochs", type=int)
     p.add_argument("--seed", type=int)
+    p.add_argument("--restart-on-mismatch", action="store_true",
+                   help="when last.pt was written with other settings or inputs, set it aside (last.stale.pt) "
+                        "and start afresh instead of stopping (the workflow passes this: it reruns train "
+                        "exactly when settings or inputs changed)")
     p.set_defaults(func=_cli)
 
 
@@ -785,5 +804,6 @@ def _cli(args) -> int:
     cfg = TrainConfig.from_dict(flags, source="command line", base=cfg)
     train(reference=args.reference, features_dir=args.features_dir, targets_dir=args.targets_dir, out=args.out,
           train_cells=cell_types(samples, ("train",)), test_cells=cell_types(samples, ("test",)), config=cfg,
-          device=args.device, config_source=args.train_config or str(args.config))
+          device=args.device, config_source=args.train_config or str(args.config),
+          restart_on_mismatch=args.restart_on_mismatch)
     return 0

@@ -27,4 +27,4 @@ rule train:
         ENV_GPU
     shell:
         "python -m creator train --config {params.config:q} --reference {params.reference:q}"
-        " --features-dir {params.features:q} --targets-dir {params.targets:q} --out {params.out:q} 2> {log:q}"
+        " --features-dir {params.features:q} --targets-dir {params.targets:q} --out {params.out:q} --restart-on-mismatch 2> {log:q}"

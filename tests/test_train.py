@@ -38,10 +38,24 @@ def arrays(tmp_path_factory):
     return write_arrays(tmp_path_factory.mktemp("arrays"))
 
 
-def _run(arrays, out, callback=None, device="cpu", **over):
+def _run(arrays, out, callback=None, device="cpu", restart_on_mismatch=False, **over):
     cfg = TrainConfig.from_dict({**TINY, **over})
     return train(reference=arrays.reference, features_dir=arrays.features_dir, targets_dir=arrays.targets_dir,
-                 out=out, train_cells=["A", "B"], test_cells=["C"], config=cfg, device=device, callback=callback)
+                 out=out, train_cells=["A", "B"], test_cells=["C"], config=cfg, device=device, callback=callback,
+                 restart_on_mismatch=restart_on_mismatch)
+
+
+def test_changed_settings_restart_when_asked(arrays, tmp_path):
+    """The workflow reruns train exactly when settings change: the old state is set aside, and
+    the new run equals a fresh one."""
+    out = tmp_path / "run"
+    _run(arrays, out, max_epochs=1)
+    with pytest.raises(InputError, match="max_epochs: 1 then, 2 now"):
+        _run(arrays, out, max_epochs=2)
+    again = _run(arrays, out, max_epochs=2, restart_on_mismatch=True)
+    assert (out / "last.stale.pt").exists()
+    fresh = _run(arrays, tmp_path / "fresh", max_epochs=2)
+    assert again["cells"] == fresh["cells"]
 
 
 def test_block_splits_do_not_leak(arrays):
