@@ -24,6 +24,7 @@ include: "rules/predict.smk"
 include: "rules/links.smk"
 include: "rules/tads.smk"
 include: "rules/evaluate.smk"
+include: "rules/encode.smk"
 
 
 rule all:

@@ -17,6 +17,7 @@ from creator.errors import DownloadError, InputError
 #: environment needs only that stage's dependencies, e.g. no torch for ``reference``).
 COMMANDS = {
     "download": "creator.download",
+    "encode-manifest": "creator.encode",
     "simulate": "creator.simulate",
     "bedgraph-to-bigwig": "creator.demo",
     "reference": "creator.reference",

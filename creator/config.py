@@ -48,9 +48,12 @@ DEFAULTS: dict[str, Any] = {
     "evaluate": {"crispr": None, "crispr_cells": [], "hic": None, "truth_links": None, "truth_boundaries": None,
                  "locus_gene": None, "n_shuffles": 1000},
     "download": {"retries": 4, "backoff_s": 1.0, "timeout_s": 60.0, "dir": "resources/data"},
+    "encode": None,  # creator.encode fills the section's own defaults
 }
 
 SAMPLE_COLUMNS = ("cell_type", "role", "assay", "url", "md5")
+#: Provenance columns of an ENCODE manifest (creator.encode), which is also a sample sheet: ignored here.
+MANIFEST_EXTRA_COLUMNS = ("accession", "assembly", "biosample", "target", "output_type", "experiment")
 
 
 def _merge(defaults: dict, given: dict) -> dict:
@@ -94,6 +97,9 @@ def validate_config(config: dict, *, source: str = "config", partial: bool = Fal
     schema = load_schema("config")
     if partial:
         schema.pop("required", None)
+        for key, section in schema["properties"].items():  # sections not passed: only their defaults
+            if key not in (config or {}) and isinstance(section, dict):
+                section.pop("required", None)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(full), key=lambda e: list(e.absolute_path))
     if errors:
@@ -155,7 +161,8 @@ def read_samples(path: str | Path) -> list[Sample]:
             raise InputError(f"{len(values)} fields where the header has {len(columns)}", path=path,
                              line=lineno, fix="separate fields with single tabs; leave md5 empty if unknown")
         record = dict(zip(columns, values))
-        record = {k: (v if v != "" else None) if k == "md5" else v for k, v in record.items()}
+        record = {k: (v if v != "" else None) if k == "md5" else v for k, v in record.items()
+                  if k not in MANIFEST_EXTRA_COLUMNS}
         errors = list(validator.iter_errors(record))
         if errors:
             key, fix = _explain(errors[0])
