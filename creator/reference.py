@@ -133,19 +133,45 @@ def load_genes(path, fmt: str, *, chrom_sizes, chromosomes, gene_types) -> pd.Da
     return sort_by_chrom(genes, "tss")
 
 
+def is_plain_gzip(path: str | Path) -> bool:
+    """gzip but not BGZF (pyfaidx reads plain and BGZF files, not plain gzip)."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head[:2] != b"\x1f\x8b":
+        return False
+    has_extra = len(head) > 3 and head[3] & 4
+    return not (has_extra and head[12:14] == b"BC")
+
+
 def read_sequences(fasta: str | Path, ccres: pd.DataFrame, element_bp: int) -> np.ndarray:
-    """uint8 tokens ``[n_ccre, element_bp]`` from an indexed (or indexable) FASTA via pyfaidx."""
+    """uint8 tokens ``[n_ccre, element_bp]`` from a FASTA via pyfaidx (plain, BGZF or plain gzip:
+    the last, as ENCODE serves its genome, is decompressed once to a temporary file)."""
+    if is_plain_gzip(fasta):
+        import gzip
+        import shutil
+        import tempfile
+
+        log.info("%s is plain gzip: decompressing it once for random access", fasta)
+        with tempfile.TemporaryDirectory(prefix="creator-fasta-") as tmp:
+            plain = Path(tmp) / "genome.fa"
+            with gzip.open(fasta, "rb") as src, open(plain, "wb") as dst:
+                shutil.copyfileobj(src, dst, length=1 << 24)
+            return _read_sequences(plain, ccres, element_bp, shown=fasta)
+    return _read_sequences(fasta, ccres, element_bp, shown=fasta)
+
+
+def _read_sequences(fasta, ccres: pd.DataFrame, element_bp: int, *, shown) -> np.ndarray:
     import pyfaidx
 
     try:
         fa = pyfaidx.Fasta(str(fasta), as_raw=True, sequence_always_upper=True, rebuild=False)
     except Exception as exc:  # pyfaidx raises several types for bad files
-        raise InputError(f"cannot read FASTA: {exc}", path=fasta,
-                         fix="give a plain or bgzip-compressed FASTA (samtools faidx-able)") from exc
+        raise InputError(f"cannot read FASTA: {exc}", path=shown,
+                         fix="give a plain, gzip or bgzip-compressed FASTA") from exc
     out = np.zeros((len(ccres), element_bp), dtype=np.uint8)
     for chrom, idx in ccres.groupby("chrom", sort=False).indices.items():
         if chrom not in fa.keys():
-            check_chrom(chrom, set(fa.keys()), path=fasta, line=None, what="FASTA")
+            check_chrom(chrom, set(fa.keys()), path=shown, line=None, what="FASTA")
         rec = fa[chrom]
         for i in idx:
             s, e = int(ccres["start"].iat[i]), int(ccres["end"].iat[i])

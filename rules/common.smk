@@ -38,6 +38,12 @@ def stage_config(*sections):
     return json.dumps({s: config[s] for s in sections}, sort_keys=True)
 
 
+def train_launcher(gpus):
+    """python for one process; torchrun with one process per GPU when a job gets several."""
+    n = int(gpus or 0)
+    return f"torchrun --standalone --nproc_per_node {n}" if n > 1 else "python"
+
+
 def download_path(wildcards):
     return f"{DL}/{wildcards.group}/{wildcards.file}"
 

@@ -15,6 +15,8 @@ rule train:
         features=lambda wc, input: os.path.dirname(os.path.dirname(input.features[0])),
         targets=lambda wc, input: os.path.dirname(input.targets[0]),
         out=lambda wc, output: os.path.dirname(output.checkpoint),
+        # several GPUs: one process per GPU under torchrun (DistributedDataParallel)
+        launcher=lambda wc, resources: train_launcher(resources.gpu),
     log:
         f"{LOGS}/train/{MODEL}.log",
     benchmark:
@@ -26,5 +28,5 @@ rule train:
     conda:
         ENV_GPU
     shell:
-        "python -m creator train --config {params.config:q} --reference {params.reference:q}"
+        "{params.launcher} -m creator train --config {params.config:q} --reference {params.reference:q}"
         " --features-dir {params.features:q} --targets-dir {params.targets:q} --out {params.out:q} --restart-on-mismatch 2> {log:q}"

@@ -98,3 +98,16 @@ def test_demo_reference_golden(demo_reference):
     for lo, hi in zip(w["lo"], w["hi"]):
         per_ccre[lo:hi] += 1
     assert 20 <= per_ccre.mean() <= 35
+
+
+def test_gzip_fasta_is_read(tiny_genome):
+    import gzip
+
+    gz = tiny_genome["dir"] / "genome.fa.gz"
+    gz.write_bytes(gzip.compress(tiny_genome["fasta"].read_bytes()))
+    kw = dict(ccres_path=tiny_genome["bed"], genes_path=tiny_genome["genes"], genes_format="bed",
+              chrom_sizes_path=tiny_genome["sizes_path"], element_bp=200, window_bp=6000)
+    build_reference(out_dir=tiny_genome["dir"] / "a", fasta_path=tiny_genome["fasta"], **kw)
+    build_reference(out_dir=tiny_genome["dir"] / "b", fasta_path=gz, **kw)
+    a, b = (np.load(tiny_genome["dir"] / d / "sequence.npy") for d in ("a", "b"))
+    assert a.any() and np.array_equal(a, b)
