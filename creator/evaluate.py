@@ -1352,11 +1352,12 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
     from creator.io import read_chrom_sizes
 
     out = Path(out)
-    if hic is None and truth_boundaries is None:
-        raise InputError("nothing to compare the boundaries with", fix="give --hic and/or --truth-boundaries")
+    if hic is None and truth_boundaries is None and attention is None:
+        raise InputError("nothing to compare the boundaries with or to show",
+                         fix="give --hic and/or --truth-boundaries (or --attention for the insulation track alone)")
     ours = read_boundaries(boundaries, what="boundaries BED")
     method = model or "attention"
-    rows: list[dict] = []
+    rows: list[dict] = [_row(cell_type, method, "n_boundaries", len(ours), len(ours))]
     info: dict[str, Any] = dict(cell_type=cell_type, model=model, boundaries=str(boundaries), n_boundaries=len(ours))
     sizes: dict[str, int | None] = read_chrom_sizes(chrom_sizes) if chrom_sizes else {}
     att_src = None
@@ -1477,12 +1478,12 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
                  _row(cell_type, method, "planted_boundary_pvalue", sh["p_value"], sh["n_shuffles"])]
         info["planted"] = dict(path=str(truth_boundaries), tolerance_bp=tol, overlap=ov, shuffles=sh)
         marks["truth"] = truth
-        if att_src is not None and "attention" not in tracks:
-            for chrom in chroms:
-                if chrom in att_src.chroms:
-                    ac = att_src.fetch(chrom, int(2 * window_bp // att_src.resolution) + 1)
-                    tracks.setdefault("attention", []).append(
-                        insulation(ac, max(1, int(round(window_bp / ac.resolution)))))
+    if att_src is not None and "attention" not in tracks:
+        for chrom in chroms:
+            if chrom in att_src.chroms:
+                ac = att_src.fetch(chrom, int(2 * window_bp // att_src.resolution) + 1)
+                tracks.setdefault("attention", []).append(
+                    insulation(ac, max(1, int(round(window_bp / ac.resolution)))))
     if isinstance(tracks.get("attention"), list):
         tracks["attention"] = pd.concat(tracks["attention"], ignore_index=True)
     write_summary(rows, out / "summary.tsv")

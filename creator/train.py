@@ -34,7 +34,8 @@ Gene splits (the same for every training cell type; :func:`assign_splits`):
 Early stopping on the validation MSE (``patience`` epochs without an improvement of
 ``min_delta``). Files in ``--out``:
 
-``checkpoint.pt``  the best model (:func:`creator.model.save_checkpoint` format, plus
+``best.pt``        the best model so far (the trainer's own file).
+``checkpoint.pt``  a copy of best.pt written at the end: the best model (:func:`creator.model.save_checkpoint` format, plus
                    ``reference_id``, ``epoch``, ``val_loss``, ``train_config``, cell lists).
 ``last.pt``        the full training state (model, optimizer, scheduler, every rank's RNG
                    states, epoch, step within the epoch, best metric, history), written atomically
@@ -546,7 +547,9 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
                     world_size=di.world)
     state = dict(epoch=0, step=0, global_step=0, best_val=None, best_epoch=None, bad_epochs=0, stopped=False,
                  history=[], loss_sum=0.0, loss_n=0)
-    last_path, best_path = out / "last.pt", out / "checkpoint.pt"
+    # best.pt and last.pt are the trainer's own state; checkpoint.pt (the workflow's output) is a
+    # copy of best.pt made at the end, so a rerun whose outputs were removed still finds the best model
+    last_path, best_path = out / "last.pt", out / "best.pt"
 
     # resume
     if last_path.exists() and restart_on_mismatch:
@@ -670,6 +673,13 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
     from creator.model import load_checkpoint
 
     load_checkpoint(best_path, model, map_location=dev)
+    if di.main:
+        import shutil
+
+        from creator.io import atomic_path
+
+        with atomic_path(out / "checkpoint.pt") as tmp:
+            shutil.copyfile(best_path, tmp)
     metrics = dict(
         model=mcfg.to_dict(), train_config=cfg.to_dict(), splits=splits.summary(),
         training=dict(epochs_run=len(state["history"]), best_epoch=state["best_epoch"],

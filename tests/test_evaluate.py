@@ -523,7 +523,7 @@ def test_evaluate_hic_with_hic_attention_and_truth(tmp_path):
     assert p["overlap"]["recall"] == 1.0 and p["shuffles"]["enrichment"] > 3
     s = pd.read_csv(tmp_path / "out" / "summary.tsv", sep="\t")
     assert list(s.columns) == list(ev.SUMMARY_COLUMNS)
-    assert {"hic_boundary_recall", "hic_boundary_precision", "hic_boundary_overlap", "hic_boundary_shuffled_mean",
+    assert {"n_boundaries", "hic_boundary_recall", "hic_boundary_precision", "hic_boundary_overlap", "hic_boundary_shuffled_mean",
             "hic_boundary_enrichment", "hic_boundary_pvalue", "hic_n_boundaries", "hic_oe_pearson", "hic_oe_spearman",
             "planted_boundary_recall", "planted_boundary_precision", "planted_boundary_overlap",
             "planted_boundary_shuffled_mean", "planted_boundary_enrichment",

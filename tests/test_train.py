@@ -45,6 +45,18 @@ def _run(arrays, out, callback=None, device="cpu", restart_on_mismatch=False, **
                  restart_on_mismatch=restart_on_mismatch)
 
 
+def test_rerun_after_outputs_removed(arrays, tmp_path):
+    """Snakemake deletes a job's outputs before rerunning it: a finished run must restore them."""
+    out = tmp_path / "run"
+    first = _run(arrays, out, max_epochs=2)
+    ckpt = (out / "checkpoint.pt").read_bytes()
+    (out / "checkpoint.pt").unlink()
+    (out / "metrics.json").unlink()
+    again = _run(arrays, out, max_epochs=2)
+    assert again["cells"] == first["cells"]
+    assert (out / "checkpoint.pt").read_bytes() == ckpt
+
+
 def test_changed_settings_restart_when_asked(arrays, tmp_path):
     """The workflow reruns train exactly when settings change: the old state is set aside, and
     the new run equals a fresh one."""
