@@ -199,12 +199,9 @@ def add_cli(sub) -> None:
 
 def _cli(args) -> int:
     cfg = load_config(args.config)["features"]
-    tracks = {}
-    for item in args.track:
-        name, sep, path = item.partition("=")
-        if not sep:
-            raise InputError(f"--track {item!r} is not NAME=PATH", fix="e.g. --track DNase=dnase.bigWig")
-        tracks[name] = path
+    from creator.cli import name_path_pairs
+
+    tracks = name_path_pairs(args.track, "--track")
     extract_features(reference_dir=args.reference, tracks=tracks, out=args.out,
                      resolution_bp=cfg["resolution_bp"], transform=cfg["transform"],
                      block_ccres=cfg["block_ccres"], map_chrom_names=cfg["map_chrom_names"],

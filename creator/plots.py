@@ -354,14 +354,9 @@ def add_cli(sub) -> None:
 
 
 def _locus_cli(args) -> int:
-    from creator.errors import InputError
+    from creator.cli import name_path_pairs
 
-    bigwigs = {}
-    for item in args.bigwig:
-        name, sep, path = item.partition("=")
-        if not sep:
-            raise InputError(f"--bigwig {item!r} is not NAME=PATH", fix="e.g. --bigwig DNase=dnase.bigWig")
-        bigwigs[name] = path
+    bigwigs = name_path_pairs(args.bigwig, "--bigwig")
     locus_view_from_files(args.out, links=args.links, gene=args.gene, score=args.score, cool=args.cool,
                           bigwigs=bigwigs, boundaries=args.boundaries, top_n=args.top_n)
     return 0

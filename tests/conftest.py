@@ -33,6 +33,17 @@ def write_bigwig(path: Path, chroms: dict[str, int], values: dict[str, np.ndarra
     return path
 
 
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Run a module's tiny models on one torch thread, then restore the count."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def tiny_genome(tmp_path):
     """Two chromosomes, a cCRE BED (unsorted on purpose), a gene BED, a blacklist, a FASTA."""

@@ -16,12 +16,8 @@ from fixtures_arrays import write_arrays, write_signal
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
+def _one_thread(torch_one_thread):
     """Tiny models run fastest on one thread (and do not suffer from a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

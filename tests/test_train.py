@@ -25,12 +25,8 @@ TINY = dict(preset="tiny", max_epochs=3, patience=5, lr=3e-3, region_bp=60_000, 
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_thread():
+def _one_thread(torch_one_thread):
     """Tiny models run fastest on one thread (and do not suffer from a busy machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
