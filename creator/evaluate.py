@@ -1341,6 +1341,21 @@ def _common_resolution(a: Contacts, b: Contacts) -> tuple[Contacts, Contacts]:
 # (c)/(d) the Hi-C and boundary evaluation
 
 
+def _boundary_rows(prefix: str, cell_type: str, method: str, ours, ref, regions, tol, *, n_shuffles: int,
+                   seed: int) -> tuple[dict, dict, list[dict]]:
+    """Overlap of our boundaries with ``ref`` and its enrichment over shuffles, as summary rows
+    ``{prefix}_boundary_{recall,precision,overlap,shuffled_mean,enrichment,pvalue}``."""
+    ov = boundary_overlap(ours, ref, tol)
+    sh = shuffle_enrichment(ours, ref, regions, tol, n_shuffles=n_shuffles, seed=seed)
+    rows = [_row(cell_type, method, f"{prefix}_boundary_recall", ov["recall"], ov["n_ref"]),
+            _row(cell_type, method, f"{prefix}_boundary_precision", ov["precision"], ov["n_ours"]),
+            _row(cell_type, method, f"{prefix}_boundary_overlap", ov["overlap"], ov["n_ours"]),
+            _row(cell_type, method, f"{prefix}_boundary_shuffled_mean", sh["shuffled_mean"], sh["n_shuffles"]),
+            _row(cell_type, method, f"{prefix}_boundary_enrichment", sh["enrichment"], ov["n_ours"]),
+            _row(cell_type, method, f"{prefix}_boundary_pvalue", sh["p_value"], sh["n_shuffles"])]
+    return ov, sh, rows
+
+
 def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, hic=None,
                  hic_chrom: str | None = None, hic_resolution: int | None = None, hic_balance: bool | None = None,
                  attention=None, truth_boundaries=None, chrom_sizes=None, window_bp: int = 100_000,
@@ -1421,15 +1436,9 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
         marks["Hi-C"] = hb
         ours_in = _restrict(ours[ours["chrom"].isin(present)], regions)
         hb_in = _restrict(hb, regions)
-        ov = boundary_overlap(ours_in, hb_in, tol)
-        sh = shuffle_enrichment(ours_in, hb_in, regions, tol, n_shuffles=n_shuffles, seed=seed)
-        rows += [_row(cell_type, method, "hic_boundary_recall", ov["recall"], ov["n_ref"]),
-                 _row(cell_type, method, "hic_boundary_precision", ov["precision"], ov["n_ours"]),
-                 _row(cell_type, method, "hic_boundary_overlap", ov["overlap"], ov["n_ours"]),
-                 _row(cell_type, method, "hic_boundary_shuffled_mean", sh["shuffled_mean"], sh["n_shuffles"]),
-                 _row(cell_type, method, "hic_boundary_enrichment", sh["enrichment"], ov["n_ours"]),
-                 _row(cell_type, method, "hic_boundary_pvalue", sh["p_value"], sh["n_shuffles"]),
-                 _row(cell_type, "hic", "hic_n_boundaries", len(hb_in), len(hb_in))]
+        ov, sh, brows = _boundary_rows("hic", cell_type, method, ours_in, hb_in, regions, tol,
+                                       n_shuffles=n_shuffles, seed=seed)
+        rows += brows + [_row(cell_type, "hic", "hic_n_boundaries", len(hb_in), len(hb_in))]
         hinfo = dict(path=str(hic), resolution=res, balanced=getattr(hsrc, "balance", False), chromosomes=present,
                      window_bp=w * res, prominence=prominence, tolerance_bp=tol, overlap=ov, shuffles=sh,
                      covered_bp={c: float((iv[:, 1] - iv[:, 0]).sum()) for c, iv in regions.items()})
@@ -1468,14 +1477,9 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
             raise InputError(f"our boundaries ({', '.join(sorted(set(ours['chrom'])))}) and the truth "
                              f"({', '.join(sorted(set(truth['chrom'])))}) share no chromosome", path=truth_boundaries,
                              fix=f"rename '{c}' to '{alt}'" if alt else "compare boundaries of the same genome")
-        ov = boundary_overlap(ours, truth, tol)
-        sh = shuffle_enrichment(ours, truth, regions, tol, n_shuffles=n_shuffles, seed=seed)
-        rows += [_row(cell_type, method, "planted_boundary_recall", ov["recall"], ov["n_ref"]),
-                 _row(cell_type, method, "planted_boundary_precision", ov["precision"], ov["n_ours"]),
-                 _row(cell_type, method, "planted_boundary_overlap", ov["overlap"], ov["n_ours"]),
-                 _row(cell_type, method, "planted_boundary_shuffled_mean", sh["shuffled_mean"], sh["n_shuffles"]),
-                 _row(cell_type, method, "planted_boundary_enrichment", sh["enrichment"], ov["n_ours"]),
-                 _row(cell_type, method, "planted_boundary_pvalue", sh["p_value"], sh["n_shuffles"])]
+        ov, sh, brows = _boundary_rows("planted", cell_type, method, ours, truth, regions, tol,
+                                       n_shuffles=n_shuffles, seed=seed)
+        rows += brows
         info["planted"] = dict(path=str(truth_boundaries), tolerance_bp=tol, overlap=ov, shuffles=sh)
         marks["truth"] = truth
     if att_src is not None and "attention" not in tracks:
