@@ -33,6 +33,16 @@ def write_bigwig(path: Path, chroms: dict[str, int], values: dict[str, np.ndarra
     return path
 
 
+@pytest.fixture(scope="session")
+def simulated(tmp_path_factory):
+    """The default simulated data set with its planted truth (creator simulate, seed 7)."""
+    from creator.simulate import simulate
+
+    out = tmp_path_factory.mktemp("simulated") / "synthetic"
+    simulate(out, seed=7)
+    return out
+
+
 @pytest.fixture(scope="module")
 def torch_one_thread():
     """Run a module's tiny models on one torch thread, then restore the count."""

@@ -15,7 +15,6 @@ from creator.errors import InputError
 from conftest import REPO
 
 FULCO = REPO / "resources" / "demo" / "crispr" / "EPCrisprBenchmark_Fulco2019_K562_GRCh38.tsv.gz"
-TRUTH = REPO / "resources" / "synthetic" / "truth"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,8 +279,9 @@ def test_links_missing_columns(tmp_path):
         ev.read_links(p)
 
 
-def test_planted_truth_mode_scores_the_truth(tmp_path):
+def test_planted_truth_mode_scores_the_truth(tmp_path, simulated):
     """(d): the planted truth as a benchmark; a link table built from the truth itself is perfect."""
+    TRUTH = simulated / "truth"
     truth = ev.read_truth_links(TRUTH / "links.tsv")
     raw = pd.read_csv(TRUTH / "links.tsv", sep="\t")
     assert truth.n_rows == len(raw) and truth.n_invalid == int(raw["own_promoter"].sum())
@@ -561,14 +561,15 @@ def test_hic_of_another_assembly_or_naming(tmp_path):
         ev.evaluate_hic(bd, tmp_path / "o", cell_type="c", plot=False)
 
 
-def test_planted_boundaries_on_the_synthetic_truth(tmp_path):
+def test_planted_boundaries_on_the_synthetic_truth(tmp_path, simulated):
     """(d) with the real planted boundaries: ours = truth shifted by 3 kb is enriched over shuffles."""
+    TRUTH = simulated / "truth"
     tb = pd.read_csv(TRUTH / "boundaries.bed", sep="\t", header=None)
     ours = tmp_path / "ours.bed"
     mids = (tb[1] + tb[2]) // 2 + 3000
     pd.DataFrame({0: tb[0], 1: mids - 500, 2: mids + 500, 3: "b"}).to_csv(ours, sep="\t", header=False, index=False)
     info = ev.evaluate_hic(ours, tmp_path / "out", cell_type="cellD", truth_boundaries=TRUTH / "boundaries.bed",
-                           chrom_sizes=REPO / "resources" / "synthetic" / "chrom.sizes", tolerance_bp=10_000,
+                           chrom_sizes=simulated / "chrom.sizes", tolerance_bp=10_000,
                            n_shuffles=300, plot=False)
     p = info["planted"]
     assert p["overlap"]["recall"] == 1.0 and p["overlap"]["n_ref"] == len(tb)
