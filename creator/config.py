@@ -209,12 +209,3 @@ def cell_types(samples: list[Sample], roles: tuple[str, ...] = ROLES) -> list[st
             out.append(s.cell_type)
     return out
 
-
-def write_config(config: dict, dest: str | Path) -> None:
-    """Write the completed, validated config (what every rule reads) atomically."""
-    from creator.io import atomic_path
-
-    full = validate_config(config)
-    with atomic_path(dest) as tmp:
-        with open(tmp, "w") as fh:
-            yaml.safe_dump(full, fh, sort_keys=False)

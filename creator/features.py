@@ -147,7 +147,7 @@ def extract_features(*, reference_dir, tracks: dict[str, str | Path], out, resol
     start = ccres["start"].to_numpy(np.int64)
     # a cCRE clipped at a chromosome end is shorter than element_bp: its missing bases stay 0
     stats = {t: [0.0, 0] for t in opened}
-    with atomic_path(out, is_dir=True) as tmp:
+    with atomic_path(out) as tmp:
         arr = zarr.create_array(store=str(tmp), shape=(n, n_bins, N_TRACKS), dtype="float16",
                                 chunks=(min(block_ccres, max(n, 1)), n_bins, N_TRACKS), fill_value=0.0,
                                 attributes=dict(tracks=list(TRACKS), transform=transform,

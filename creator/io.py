@@ -305,8 +305,9 @@ def _is_number(s: str) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | Path, *, is_dir: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to ``dest``; on success rename it onto ``dest`` (replacing it).
+def atomic_path(dest: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``dest`` (write a file or a directory there); on success
+    rename it onto ``dest`` (replacing it).
 
     On error the temporary path is removed and ``dest`` is untouched, so a killed or failed job
     never leaves a half-written output under the final name.

@@ -552,12 +552,16 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
     last_path, best_path = out / "last.pt", out / "best.pt"
 
     # resume
-    if last_path.exists() and restart_on_mismatch:
+    ckpt = read_checkpoint(last_path, trusted=True) if last_path.exists() else None
+    if ckpt is not None:
         try:
-            _check_resume(read_checkpoint(last_path, trusted=True), mcfg, cfg, identity, last_path)
+            _check_resume(ckpt, mcfg, cfg, identity, last_path)
         except InputError as exc:
+            if not restart_on_mismatch:
+                raise
             # the settings or inputs changed on purpose (the workflow reruns train when they do):
             # keep the old state beside, start afresh
+            ckpt = None
             if di.main:
                 os.replace(last_path, last_path.with_name("last.stale.pt"))
             if di.world > 1:
@@ -565,9 +569,7 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
 
                 dist.barrier()
             log.warning("%s; starting afresh (the old state is kept as last.stale.pt)", exc.problem)
-    if last_path.exists():
-        ckpt = read_checkpoint(last_path, trusted=True)
-        _check_resume(ckpt, mcfg, cfg, identity, last_path)
+    if ckpt is not None:
         model.load_state_dict(ckpt["state_dict"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])

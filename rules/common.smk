@@ -113,12 +113,19 @@ def locus_cells():
     return (TEST_CELLS or TRAIN_CELLS)[:1]
 
 
+LOCUS_TRACKS = ("DNase", "H3K27ac", "CTCF", "H3K4me3")  # signal tracks drawn in the locus view
+
+
+def locus_tracks(cell):
+    return {t: p for t, p in SRC.tracks[cell].items() if t in LOCUS_TRACKS}
+
+
 def locus_bigwigs(cell):
-    return [p for t, p in SRC.tracks[cell].items() if t in ("DNase", "H3K27ac", "CTCF", "H3K4me3")]
+    return list(locus_tracks(cell).values())
 
 
 def locus_bigwig_args(cell, paths):
-    names = [t for t in SRC.tracks[cell] if t in ("DNase", "H3K27ac", "CTCF", "H3K4me3")]
+    names = list(locus_tracks(cell))
     return " ".join(f"--bigwig {n}={shlex.quote(p)}" for n, p in zip(names, paths))
 
 
