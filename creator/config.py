@@ -42,7 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "model_name": "creator",
     "train": {},
     "predict": {"batch_genes": 16, "element_batch": 256, "bf16": False},
-    "links": {"bedpe_threshold": 0.95, "isp_exact_max": 2000},
+    "links": {"bedpe_threshold": 0.95, "isp_exact_max": 2000, "isp_tracks": "crispri"},
     "tads": {"resolution_bp": 10000, "window_bins": 10, "min_prominence": 0.1, "loop_oe": 2.0,
              "loop_min_distance": 20000},
     "evaluate": {"crispr": None, "crispr_cells": [], "hic": None, "truth_links": None, "truth_boundaries": None,

@@ -3,7 +3,7 @@ CRISPR_comparison prediction format.
 
 ``creator links --checkpoint CKPT --reference DIR --features SIGNAL_ZARR --predict-dir DIR --cell CELL
 --out-tsv links.tsv.gz --out-bedpe links.bedpe.gz [--bedpe-threshold 0.95] [--isp-exact-max 10000]
-[--isp-top-k K] [--device auto|cpu|cuda] [--batch-genes 8] [--element-batch 256]``
+[--isp-top-k K] [--isp-tracks crispri|all|T1,T2,...] [--device auto|cpu|cuda] [--batch-genes 8] [--element-batch 256]``
 
 ``--predict-dir`` is the predict stage's output for the same checkpoint and cell type, with
 ``element_embeddings.npy``, ``attention.zarr`` (``creator predict --attention``) and
@@ -41,10 +41,12 @@ of embeddings recomputed, predictions recomputed).
     (quarter-octave bins; :func:`creator.tads.log_distance_bin`). 1 = as much attention as an
     average pair at that distance.
 ``isp_delta``
-    in-silico perturbation: predicted log1p expression with the element's signal (all 16 tracks)
-    set to zero, sequence kept, minus the original prediction. Only the perturbed element's stage-1
-    embedding is recomputed (once per cCRE: the zero-signal embedding depends on the sequence only);
-    it replaces the cached embedding in the gene's window and stage 2 is rerun.
+    in-silico perturbation: predicted log1p expression with the element's ``--isp-tracks`` set to
+    zero (default ``crispri``: accessibility, CTCF/EP300/Pol II binding and the active marks, what
+    a CRISPRi silencing removes; the elongation and repressive marks and the sequence are kept;
+    ``all`` = every track), minus the original prediction. Only the perturbed element's stage-1
+    embedding is recomputed (once per cCRE) and replaces the cached embedding in the gene's window;
+    stage 2 is rerun.
 ``isp_method``
     ``exact`` (one stage-2 pass per pair, as above) or ``first_order``. When the number of pairs
     (the sum of window sizes over all genes) is at most ``--isp-exact-max`` every pair is exact.
@@ -144,25 +146,60 @@ class BgzfWriter:
 # in-silico perturbation
 
 
-def zero_signal_embeddings(model, tokens: np.ndarray, n_bins: int, *, device, element_batch: int = 256):
-    """Stage-1 embeddings ``[n, d]`` (float32, on ``device``) of elements with their sequence
-    ``tokens`` ``[n, element_bp]`` and an all-zero signal."""
+#: Tracks a CRISPRi-like perturbation removes (``--isp-tracks crispri``, the default): accessibility,
+#: CTCF/EP300/Pol II binding and the active histone marks of the element itself. Kept: the
+#: elongation marks (H3K36me3, H3K79me2, H4K20me1), which an element inside a gene body carries
+#: because the gene is transcribed through it (silencing the element does not remove them; a model
+#: reading expression off them would otherwise "explain" a gene by its own body), and the repressive
+#: marks (H3K27me3, H3K9me3: removing them would be an activation, not a silencing).
+ISP_TRACK_SETS = {
+    "crispri": ("CTCF", "DNase", "EP300", "H2AFZ", "H3K27ac", "H3K4me1", "H3K4me2", "H3K4me3", "H3K9ac",
+                "POLR2A", "POLR2AphosphoS5"),
+    "all": tuple(TRACK_INDEX),
+}
+
+
+def isp_tracks(spec: str | list | tuple) -> tuple[str, ...]:
+    """``crispri``, ``all`` or comma-separated track names -> track names (in track order)."""
+    if isinstance(spec, str):
+        if spec in ISP_TRACK_SETS:
+            return ISP_TRACK_SETS[spec]
+        spec = [t.strip() for t in spec.split(",") if t.strip()]
+    unknown = [t for t in spec if t not in TRACK_INDEX]
+    if unknown or not spec:
+        raise InputError(f"--isp-tracks: unknown track(s) {', '.join(unknown) or '(none given)'}",
+                         fix=f"use {' or '.join(ISP_TRACK_SETS)} or comma-separated names from "
+                             f"{', '.join(TRACK_INDEX)}")
+    return tuple(t for t in TRACK_INDEX if t in set(spec))
+
+
+def perturbed_embeddings(model, cell: data.CellInputs, lo: int, hi: int, tracks=ISP_TRACK_SETS["all"], *,
+                         device, element_batch: int = 256):
+    """Stage-1 embeddings ``[hi - lo, d]`` (float32, on ``device``) of cCRE rows ``[lo, hi)`` with the
+    signal of ``tracks`` set to zero (sequence and the other tracks kept)."""
     import torch
 
-    n = len(tokens)
+    n = hi - lo
     d = model.config.d_model
     if n == 0:
         return torch.zeros(0, d, device=device)
+    ks = [TRACK_INDEX[t] for t in tracks]
+    keep_any = len(ks) < model.config.n_tracks
     with torch.inference_mode():
-        if (tokens == tokens[:1]).all():  # e.g. no FASTA: every element has the same (empty) sequence
+        tokens = np.asarray(cell.reference.sequence[lo:hi])
+        if not keep_any and (tokens == tokens[:1]).all():
+            # every element has the same (e.g. empty) sequence and no signal left: one pass
             tok = torch.from_numpy(np.array(tokens[:1])).to(device).long()
-            one = model.encode_elements(tok, torch.zeros(1, n_bins, model.config.n_tracks, device=device))
+            one = model.encode_elements(tok, torch.zeros(1, cell.n_bins, model.config.n_tracks, device=device))
             return one.float().expand(n, d).clone()
         out = []
-        for a in range(0, n, element_batch):
-            tok = torch.from_numpy(np.array(tokens[a:a + element_batch])).to(device).long()
-            sig = torch.zeros(len(tok), n_bins, model.config.n_tracks, device=device)
-            out.append(model.encode_elements(tok, sig).float())
+        for a in range(lo, hi, element_batch):
+            b = min(a + element_batch, hi)
+            tok_np, sig_np = cell.read(a, b)
+            sig = torch.from_numpy(sig_np.astype(np.float32)) if keep_any else \
+                torch.zeros(b - a, cell.n_bins, model.config.n_tracks)
+            sig[:, :, ks] = 0.0
+            out.append(model.encode_elements(torch.from_numpy(tok_np).to(device).long(), sig.to(device)).float())
     return torch.cat(out)
 
 
@@ -360,7 +397,8 @@ def _finite(x: np.ndarray, what: str) -> np.ndarray:
 
 def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path, predict_dir: str | Path,
           cell: str, out_tsv: str | Path, out_bedpe: str | Path, bedpe_quantile: float = 0.95,
-          isp_exact_max: int = 10_000, isp_top_k: int | None = None, device: str = "auto",
+          isp_exact_max: int = 10_000, isp_top_k: int | None = None, isp_tracks_spec: str = "crispri",
+          device: str = "auto",
           batch_genes: int = 8, element_batch: int = 256) -> dict:
     """Run the links stage (module docstring); returns a summary dict."""
     import torch
@@ -373,6 +411,7 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
         raise InputError("--isp-exact-max and --isp-top-k must be >= 0", fix="give a non-negative integer")
     if batch_genes < 1 or element_batch < 1:
         raise InputError("--batch-genes and --element-batch must be >= 1", fix="give a positive integer")
+    perturbed = isp_tracks(isp_tracks_spec)
     pdir = Path(predict_dir)
     dev = resolve_device(device)
     ref = data.open_reference(reference)
@@ -424,8 +463,7 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
                 continue
             lo, hi = int(ref.lo[genes].min()), int(ref.hi[genes].max())
             emb = torch.from_numpy(np.array(emb_all[lo:hi], dtype=np.float32)).to(dev)
-            zero = zero_signal_embeddings(model, np.asarray(ref.sequence[lo:hi]), n_bins, device=dev,
-                                          element_batch=element_batch)
+            zero = perturbed_embeddings(model, inputs, lo, hi, perturbed, device=dev, element_batch=element_batch)
             eff = window_effects(model, ref, genes, emb, zero, lo, exact=exact_mode,
                                  first_order=exact_mode != "all", batch_genes=batch_genes, budget=budget)
             del emb, zero
@@ -536,6 +574,9 @@ def add_cli(sub) -> None:
                         "first-order estimate plus about this many exact passes in all (default 10000)")
     p.add_argument("--isp-top-k", type=int, default=None,
                    help="exact ISP passes per gene in first-order mode (default: isp-exact-max // genes)")
+    p.add_argument("--isp-tracks", default="crispri",
+                   help="tracks the perturbation sets to zero: 'crispri' (default: accessibility, binding and "
+                        "active marks; see ISP_TRACK_SETS), 'all', or comma-separated track names")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--batch-genes", type=int, default=8, help="genes per gradient pass")
     p.add_argument("--element-batch", type=int, default=256, help="cCREs per stage-1 batch")
@@ -546,5 +587,5 @@ def _cli(args) -> int:
     links(checkpoint=args.checkpoint, reference=args.reference, features=args.features,
           predict_dir=args.predict_dir, cell=args.cell, out_tsv=args.out_tsv, out_bedpe=args.out_bedpe,
           bedpe_quantile=args.bedpe_threshold, isp_exact_max=args.isp_exact_max, isp_top_k=args.isp_top_k,
-          device=args.device, batch_genes=args.batch_genes, element_batch=args.element_batch)
+          isp_tracks_spec=args.isp_tracks, device=args.device, batch_genes=args.batch_genes, element_batch=args.element_batch)
     return 0

@@ -16,6 +16,7 @@ rule links:
         predict=lambda wc, input: os.path.dirname(input.expression),
         threshold=config["links"]["bedpe_threshold"],
         isp_exact_max=config["links"]["isp_exact_max"],
+        isp_tracks=config["links"]["isp_tracks"],
     log:
         f"{LOGS}/links/{MODEL}/{{cell}}.log",
     benchmark:
@@ -30,4 +31,4 @@ rule links:
         "python -m creator links --checkpoint {input.checkpoint:q} --reference {params.reference:q}"
         " --features {input.features:q} --predict-dir {params.predict:q} --cell {wildcards.cell}"
         " --out-tsv {output.tsv:q} --out-bedpe {output.bedpe:q} --bedpe-threshold {params.threshold}"
-        " --isp-exact-max {params.isp_exact_max} 2> {log:q}"
+        " --isp-exact-max {params.isp_exact_max} --isp-tracks {params.isp_tracks:q} 2> {log:q}"

@@ -11,7 +11,10 @@ import pytest
 import torch
 
 from creator import data
-from creator.links import LINK_COLUMNS, BgzfWriter, links, window_effects, zero_signal_embeddings
+from creator.errors import InputError
+from creator.formats import TRACK_INDEX
+from creator.links import (ISP_TRACK_SETS, LINK_COLUMNS, BgzfWriter, isp_tracks, links, perturbed_embeddings,
+                           window_effects)
 from creator.model import CreatorModel, ModelConfig, save_checkpoint
 from creator.predict import predict
 from fixtures_arrays import write_arrays
@@ -85,6 +88,32 @@ def test_attention_columns(setup):
     np.testing.assert_allclose(t.groupby(b)["attention_distance_adjusted"].mean(), 1.0, rtol=1e-4)
 
 
+CRISPRI = [TRACK_INDEX[t] for t in ISP_TRACK_SETS["crispri"]]
+
+
+def test_isp_track_sets():
+    assert isp_tracks("all") == tuple(TRACK_INDEX)
+    crispri = isp_tracks("crispri")
+    # silencing keeps the marks of transcription through the element and the repressive marks
+    assert set(TRACK_INDEX) - set(crispri) == {"H3K36me3", "H3K79me2", "H4K20me1", "H3K27me3", "H3K9me3"}
+    assert isp_tracks("H3K27ac,DNase") == ("DNase", "H3K27ac")  # track order
+    with pytest.raises(InputError, match="H3K27AC"):
+        isp_tracks("DNase,H3K27AC")
+
+
+def test_isp_all_tracks_zeroes_every_track(setup):
+    ref, model = setup["ref"], setup["model"]
+    cell = data.open_cell(ref, setup["arrays"].features("A"))
+    lo, hi = 3, 40
+    got = perturbed_embeddings(model, cell, lo, hi, isp_tracks("all"), device="cpu", element_batch=7)
+    tok, sig = cell.read(lo, hi)
+    with torch.no_grad():
+        want = model.encode_elements(torch.from_numpy(tok).long(), torch.zeros(hi - lo, *sig.shape[1:]))
+        kept = model.encode_elements(torch.from_numpy(tok).long(), torch.from_numpy(sig.astype(np.float32)))
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+    assert not np.allclose(got.numpy(), kept.numpy(), atol=1e-3)  # the signal mattered
+
+
 def test_exact_isp_equals_reencoding_model(setup):
     t, ref, model = setup["table"], setup["ref"], setup["model"]
     cell = data.open_cell(ref, setup["arrays"].features("A"))
@@ -97,7 +126,7 @@ def test_exact_isp_equals_reencoding_model(setup):
             base = model(inp["tokens"], inp["signal"], inp["elem_offset"], inp["elem_mask"])
             for k in rng.choice(ref.window_sizes[g], min(3, ref.window_sizes[g]), replace=False):
                 sig = inp["signal"].clone()
-                sig[0, k] = 0
+                sig[0, k, :, CRISPRI] = 0  # the default perturbation: CRISPRi-like tracks only
                 pert = model(inp["tokens"], sig, inp["elem_offset"], inp["elem_mask"])
                 row = t[(t["gene_id"] == ref.genes["gene_id"].iloc[g]) & (t["ccre_index"] == ref.lo[g] + k)]
                 assert len(row) == 1
@@ -113,7 +142,7 @@ def test_first_order_agrees_with_exact_and_top_k(setup, tmp_path):
     genes = np.flatnonzero((ref.gene_chrom == 0) & (ref.window_sizes > 0))
     lo, hi = int(ref.lo[genes].min()), int(ref.hi[genes].max())
     emb = torch.from_numpy(np.load(setup["pdir"] / "element_embeddings.npy")[lo:hi])
-    zero = zero_signal_embeddings(model, np.asarray(ref.sequence[lo:hi]), cell.n_bins, device="cpu")
+    zero = perturbed_embeddings(model, cell, lo, hi, isp_tracks("crispri"), device="cpu")
     eff = window_effects(model, ref, genes, emb, zero, lo, exact="all", first_order=True, batch_genes=5)
     ex, fo = eff["exact"], eff["first_order"]
     assert np.isfinite(ex).all() and np.isfinite(fo).all()

@@ -323,3 +323,111 @@ def test_cached_inference_equals_reference_cuda():
     assert all(torch.isfinite(x).all() for x in attn)
     cpu = predict_cached(make_model(), tokens, signal, windows, offsets, batch_genes=3, element_batch=7)
     np.testing.assert_allclose(fast, cpu, atol=1e-4, rtol=0)
+
+
+# ------------------------------------------------------------------ extensions: insulation, masked tracks
+
+INSULATED = ModelConfig.preset("tiny", insulation=True)
+
+
+def test_insulation_bias_is_the_insulation_between_positions():
+    from creator.model.gene import InsulationBias
+
+    torch.manual_seed(0)
+    ins = InsulationBias(8, 2)
+    with torch.no_grad():
+        ins.proj.weight.normal_()
+    emb = torch.randn(1, 6, 8)
+    offset = torch.tensor([[900, -500, 40_000, -70_000, 3_000, 0]])  # unsorted on purpose
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0]], dtype=torch.bool)
+    bias = ins(emb, offset, mask)[0]  # [H, 7, 7]
+    u = ins.strength(emb, mask)[0]    # [6, H]
+    assert (u[5] == 0).all() and (u[:5] > 0).all()
+    pos = torch.cat([offset[0].float(), torch.zeros(1)])  # the gene token sits at 0 with u = 0
+    uu = torch.cat([u, torch.zeros(1, 2)])
+    for i in range(5):
+        for j in list(range(5)) + [6]:
+            lo, hi = sorted((pos[i].item(), pos[j].item()))
+            between = uu[(pos > lo) & (pos < hi) & torch.cat([mask[0], torch.ones(1, dtype=torch.bool)])].sum(0)
+            want = -(between + (uu[i] + uu[j]) / 2) if i != j else torch.zeros(2)
+            torch.testing.assert_close(bias[:, i, j], want, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(bias[:, j, i], bias[:, i, j])
+
+
+def test_insulation_blocks_attention_across_a_planted_insulator():
+    model = make_model(config=INSULATED)
+    emb = torch.randn(1, 7, INSULATED.d_model) * 0.1
+    emb[0, 3] = 5.0  # the insulator
+    offset = torch.tensor([[-30_000, -20_000, -10_000, 5_000, 10_000, 20_000, 30_000]])
+    mask = torch.ones(1, 7, dtype=torch.bool)
+    _, before = model.forward_genes(emb, offset, mask, return_attention=True)
+    with torch.no_grad():  # only element 3 insulates (strongly)
+        model.gene.insulation.proj.weight.fill_(1.0)
+        model.gene.insulation.proj.bias.fill_(-20.0)
+    u = model.gene.insulation.strength(emb, mask)[0, :, 0]
+    assert u[3] > 10 and u[torch.arange(7) != 3].max() < 1e-6
+    _, after = model.forward_genes(emb, offset, mask, return_attention=True)
+    gene_row_b, gene_row_a = before[0][0, :, -1], after[0][0, :, -1]
+    # the gene (at 0) sees upstream elements as before, and almost nothing beyond the insulator
+    assert gene_row_a[:, 4:7].sum() < 1e-3 < gene_row_b[:, 4:7].sum()
+    # element-element attention: the two sides stop seeing each other
+    assert after[0][0, :, 0, 4:7].sum() < 1e-3 and after[0][0, :, 6, 0:3].sum() < 1e-3
+
+
+def test_insulated_model_is_padding_and_permutation_invariant():
+    model = make_model(config=INSULATED)
+    with torch.no_grad():
+        model.gene.insulation.proj.weight.normal_(std=0.5)
+    torch.manual_seed(4)
+    emb = torch.randn(2, 6, INSULATED.d_model)
+    offset = torch.randint(-200_000, 200_000, (2, 6))
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], dtype=torch.bool)
+    base, _ = model.forward_genes(emb, offset, mask)
+    junk = torch.full((2, 3, INSULATED.d_model), float("nan"))
+    padded, _ = model.forward_genes(torch.cat([emb, junk], 1), torch.cat([offset, offset[:, :3]], 1),
+                                    torch.cat([mask, torch.zeros(2, 3, dtype=torch.bool)], 1))
+    torch.testing.assert_close(base, padded, atol=1e-6, rtol=1e-6)
+    perm = torch.randperm(6)
+    permuted, _ = model.forward_genes(emb[:, perm], offset[:, perm], mask[:, perm])
+    torch.testing.assert_close(base, permuted, atol=1e-6, rtol=1e-6)
+    # and it matters: the same weights without the insulation term predict something else
+    plain = make_model(config=TINY)
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if "insulation" not in k})
+    other, _ = plain.forward_genes(emb, offset, mask)
+    assert (other - base).abs().max() > 1e-4
+
+
+def test_masked_tracks_are_ignored():
+    config = ModelConfig.preset("tiny", masked_tracks=["H3K36me3", "H3K79me2"])
+    assert config.masked_tracks == ("H3K36me3", "H3K79me2")
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    from creator.formats import TRACK_INDEX
+
+    model = make_model(config=config)
+    tokens, signal, _ = make_data(5, config)
+    base = model.encode_elements(tokens, signal)
+    changed = signal.clone()
+    changed[..., TRACK_INDEX["H3K36me3"]] += 7.0
+    torch.testing.assert_close(model.encode_elements(tokens, changed), base)
+    changed[..., TRACK_INDEX["DNase"]] += 7.0
+    assert (model.encode_elements(tokens, changed) - base).abs().max() > 1e-3
+    # the state dict is the unmasked model's (weights move between the two)
+    assert set(model.state_dict()) == set(make_model(config=TINY).state_dict())
+    with pytest.raises(InputError, match="H3K36ME3"):
+        ModelConfig.preset("tiny", masked_tracks=["H3K36ME3"])
+    with pytest.raises(InputError, match="twice"):
+        ModelConfig.preset("tiny", masked_tracks=["DNase", "DNase"])
+    with pytest.raises(InputError, match="insulation"):
+        ModelConfig.preset("tiny", insulation="yes")
+
+
+def test_use_sequence_false_reads_every_base_as_n():
+    config = ModelConfig.preset("tiny", use_sequence=False)
+    model = make_model(config=config)
+    tokens, signal, _ = make_data(4, config)
+    base = model.encode_elements(tokens, signal)
+    torch.testing.assert_close(model.encode_elements(torch.zeros_like(tokens), signal), base)
+    torch.testing.assert_close(model.encode_elements(torch.randint(1, 5, tokens.shape), signal), base)
+    with_seq = make_model(config=TINY)
+    assert (with_seq.encode_elements(tokens, signal) - with_seq.encode_elements(torch.zeros_like(tokens), signal)
+            ).abs().max() > 1e-3

@@ -40,26 +40,29 @@ def test_zero_shot_expression_beats_baselines(synthetic_run):
     assert held_out["role"] == "test"
     res = held_out["splits"]["all"]
     assert res["n"] == 300
-    # measured: 0.69 against 0.45 (promoter DNase), 0.26 (distance-weighted DNase), 0.27 (power law)
+    # measured: 0.73 against 0.43 (promoter DNase), 0.33 (distance-weighted DNase), 0.36 (power law)
     assert res["spearman"] > 0.5
     for baseline in ("promoter_dnase", "dnase_exp", "dnase_powerlaw"):
         assert res["spearman"] > res["baselines"][baseline]["spearman"] + 0.1, baseline
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 5): Score AUPRC 0.059 vs distance 0.063 and "
-                                       "ABC-like 0.134 on the planted links; strict, so a fix must update this")
 def test_planted_links_recovered_above_baselines(synthetic_run):
+    # measured: Score (CRISPRi-like perturbation) AUPRC 0.181 against distance 0.066 and ABC-like
+    # 0.124 (prevalence 0.016); AUROC 0.887 against 0.860 and 0.856
     s = summary(synthetic_run)
     ours = value(s, "cellD", f"{MODEL}/Score", "planted_auprc")
     distance = value(s, "cellD", f"{MODEL}/baseline_distance", "planted_auprc")
     abc = value(s, "cellD", f"{MODEL}/baseline_abc", "planted_auprc")
     prevalence = value(s, "cellD", "pairs", "planted_prevalence")
-    assert ours > distance and ours > abc
-    assert ours > 3 * prevalence
+    assert ours > distance + 0.05 and ours > abc + 0.02
+    assert ours > 5 * prevalence
+    assert value(s, "cellD", f"{MODEL}/Score", "planted_auroc") > value(s, "cellD", f"{MODEL}/baseline_abc",
+                                                                        "planted_auroc")
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 5): attention boundaries are not enriched at the "
-                                       "planted domain boundaries (enrichment 0.56 over shuffled)")
+@pytest.mark.xfail(strict=True, reason="known gap (issue 5): attention boundaries are weakly enriched at the "
+                                       "planted domain boundaries (81 called for 21 planted, recall 0.24, "
+                                       "enrichment 1.53 over shuffled, p 0.23)")
 def test_planted_boundaries_found(synthetic_run):
     s = summary(synthetic_run)
     assert value(s, "cellD", MODEL, "planted_boundary_enrichment") > 1.5

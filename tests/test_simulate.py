@@ -280,14 +280,15 @@ def test_blacklist(synth):
     assert not links.ccre_name.isin(gone).any()
 
 
-def test_sample_sheet_matches_outputs(synth):
-    root, files = synth
+def test_sample_sheet_matches_outputs(tmp_path):
     cfg = load_config(REPO / "config" / "synthetic.yaml")
     block = dict(cfg["simulate"])
     assert block.pop("outdir") == "resources/synthetic" and block.pop("seed") == 7
-    # the sheet's rows depend on the cell types only (sizes may differ from the defaults: the
-    # synthetic config simulates 2 x 5 Mb with 30 genes per Mb)
-    assert tuple(block["cell_types"]) == tuple(sim.DEFAULTS["cell_types"])
+    # the sheet's rows depend on the cell types only: simulate them small (the config simulates
+    # 2 x 5 Mb with 30 genes per Mb)
+    cells = tuple(block["cell_types"])
+    root = tmp_path
+    files = sim.simulate(root / "resources" / "synthetic", cell_types=cells, n_chromosomes=1, chrom_bp=400_000)
     assert cfg["reference"]["genes_format"] == "gtf" and cfg["reference"]["chromosomes"] is None
     for key in ("ccres", "genes", "chrom_sizes", "blacklist", "fasta"):
         assert (root / cfg["reference"][key]["url"]).exists(), key
@@ -298,7 +299,8 @@ def test_sample_sheet_matches_outputs(synth):
     written = {p.resolve() for p in out.rglob("*") if p.suffix == ".bigWig" or p.name == "rnaseq.tsv"}
     assert sheet == written
     roles = {s.cell_type: s.role for s in samples}
-    assert roles == sim.roles_for(sim.DEFAULTS["cell_types"])
+    assert roles == sim.roles_for(cells)
+    assert roles["cellD"] == "test" and roles["cellE"] == "predict"
     # the sheet simulate writes itself is the same as the committed one
     own = read_samples(files["samples"])
     assert [(s.cell_type, s.role, s.assay) for s in own] == [(s.cell_type, s.role, s.assay) for s in samples]

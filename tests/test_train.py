@@ -16,12 +16,13 @@ import torch
 from creator import data
 from creator.cli import main
 from creator.errors import InputError
-from creator.train import TrainConfig, assign_splits, train
+from creator.train import TrainConfig, assign_splits, jitter_signal, train
 from fixtures_arrays import write_arrays
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(preset="tiny", max_epochs=3, patience=5, lr=3e-3, region_bp=60_000, element_chunk=16,
-            gene_chunk=4, checkpoint_every_steps=4, eval_batch_genes=8, seed=7, model={"dropout": 0.1})
+            gene_chunk=4, checkpoint_every_steps=4, eval_batch_genes=8, seed=7, model={"dropout": 0.1},
+            signal_noise=0.3)  # the jitter is drawn per step: the kill-resume equality covers it
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -51,6 +52,18 @@ def test_rerun_after_outputs_removed(arrays, tmp_path):
     again = _run(arrays, out, max_epochs=2)
     assert again["cells"] == first["cells"]
     assert (out / "checkpoint.pt").read_bytes() == ckpt
+
+
+def test_keep_last_checkpoints_the_final_epoch(arrays, tmp_path):
+    m = _run(arrays, tmp_path / "last", keep="last", patience=0, max_epochs=3)
+    t = m["training"]
+    assert t["keep"] == "last" and t["epochs_run"] == 3
+    ckpt = torch.load(tmp_path / "last" / "checkpoint.pt", weights_only=True)
+    last = torch.load(tmp_path / "last" / "last.pt", weights_only=False)
+    assert ckpt["epoch"] == 2  # the final epoch, whichever had the lowest validation MSE
+    assert all(torch.equal(ckpt["state_dict"][k], last["state_dict"][k]) for k in ckpt["state_dict"])
+    with pytest.raises(InputError, match="keep"):
+        TrainConfig.from_dict({"keep": "first"})
 
 
 def test_changed_settings_restart_when_asked(arrays, tmp_path):
@@ -108,6 +121,22 @@ def test_train_config_errors(tmp_path):
 
 class Kill(Exception):
     pass
+
+
+def test_jitter_signal():
+    sig = torch.rand(4000, 5, 16, dtype=torch.float16) + 0.5
+    sig[0] = 0
+    a = jitter_signal(sig, 0.4, seed=(1, 0, 17))
+    assert a.dtype == sig.dtype and a.shape == sig.shape
+    assert torch.equal(a, jitter_signal(sig, 0.4, seed=(1, 0, 17)))  # reproducible
+    assert not torch.equal(a, jitter_signal(sig, 0.4, seed=(1, 0, 18)))  # a new draw per step
+    assert (a[0] == 0).all()  # zeros stay zero
+    ratio = torch.log(a[1:].float() / sig[1:].float())
+    # one factor per element and track, the same over the element's bins, log-sd = sigma
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), atol=2e-3)
+    assert abs(float(ratio[:, 0].std()) - 0.4) < 0.02 and abs(float(ratio[:, 0].mean())) < 0.02
+    with pytest.raises(InputError, match="signal_noise"):
+        TrainConfig.from_dict({"signal_noise": -1})
 
 
 def test_train_metrics_and_kill_resume(arrays, tmp_path):

@@ -34,6 +34,26 @@ Notes on the fields whose meaning is not obvious from the name:
     gene token sees only their average, and training from scratch sits on the predict-the-mean
     plateau for a long time (measured on the chr22 demo: prediction std 0.0 after 40 steps at
     lr 1e-3; with the prior, correlation 0.5 after 5 steps). An imported checkpoint overwrites it.
+``insulation``
+    Not in the published model (off in the ``published`` preset, so its weights still import):
+    the gene-level encoder adds a learned *insulation* bias, see
+    :class:`creator.model.gene.InsulationBias`. Every element gets a non-negative insulation per
+    head from its stage-1 embedding, and attention between two positions is lowered by the total
+    insulation of the elements between them, so the model can learn that CTCF-bound boundary sites
+    block regulation across them; the per-element insulation is itself a boundary track.
+``masked_tracks``
+    Track names (of :data:`creator.formats.TRACKS`) the element encoder sets to zero at its input,
+    in training and inference alike (so predict, links and an in-silico perturbation see the same
+    model). Meant for the transcription read-out marks (H3K36me3, H3K79me2, H4K20me1): they cover
+    the bodies of expressed genes in proportion to expression, so a model that sees them predicts a
+    gene's expression from its own body (measured on the synthetic data: zero-shot Spearman 0.90,
+    and planted-link AUPRC 0.04 = no better than distance) instead of from its regulatory elements.
+    Masking them is a choice for link prediction, not for expression prediction.
+``use_sequence``
+    ``False``: every base is read as N (code 0), so the element encoder sees the signal only. For
+    data whose sequence carries no regulatory grammar (the synthetic genome is random apart from
+    CTCF motifs) the 500 random bases of each cCRE are a unique fingerprint that a small model
+    memorises; the chr22 demo has no FASTA at all, which is the same thing.
 """
 
 from __future__ import annotations
@@ -69,12 +89,17 @@ class ModelConfig:
     n_tracks: int = 16
     n_tokens: int = 5
     distance_prior: float = 3.0
+    insulation: bool = False
+    masked_tracks: tuple[str, ...] = ()
+    use_sequence: bool = True
 
     def __post_init__(self) -> None:
         # accept lists (JSON/YAML) for the scales and numpy scalars anywhere
         scales = self.gene_scales_bp
         if isinstance(scales, (list, tuple)) and all(isinstance(s, numbers.Integral) for s in scales):
             object.__setattr__(self, "gene_scales_bp", tuple(int(s) for s in scales))
+        if isinstance(self.masked_tracks, list):
+            object.__setattr__(self, "masked_tracks", tuple(self.masked_tracks))
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if isinstance(v, numbers.Integral) and not isinstance(v, bool) and type(v) is not int:
@@ -90,6 +115,16 @@ class ModelConfig:
             elif f.name == "distance_prior":
                 if not (isinstance(v, float) and 0.0 <= v < 100.0):
                     problems.append(f"distance_prior must be in [0, 100), got {v!r}")
+            elif f.name == "masked_tracks":
+                from ..formats import TRACKS
+
+                if not isinstance(v, tuple) or any(t not in TRACKS for t in v):
+                    problems.append(f"masked_tracks must be track names of {', '.join(TRACKS)}, got {v!r}")
+                elif len(set(v)) < len(v):
+                    problems.append(f"masked_tracks names a track twice: {v!r}")
+            elif f.name in ("insulation", "use_sequence"):
+                if not isinstance(v, bool):
+                    problems.append(f"{f.name} must be true or false, got {v!r}")
             elif f.name == "gene_scales_bp":
                 if not isinstance(v, tuple) or not v or any(s <= 0 for s in v):
                     problems.append(f"gene_scales_bp must be non-empty positive integers, got {v!r}")
@@ -143,6 +178,7 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["gene_scales_bp"] = list(self.gene_scales_bp)
+        d["masked_tracks"] = list(self.masked_tracks)
         return d
 
     @classmethod

@@ -43,6 +43,17 @@ class ElementEncoder(nn.Module):
         self.conv = nn.Conv1d(c.d_model, c.d_model, kernel_size=c.conv_kernel, stride=c.conv_stride)
         self.rel_bias = RelativePositionBias(c.element_buckets, c.element_max_distance, c.n_heads)
         self.encoder = Encoder(c.element_layers, c.d_model, c.n_heads, c.d_ff, c.dropout)
+        self.track_keep: Tensor | None
+        self.register_buffer("track_keep", None, persistent=False)
+        if c.masked_tracks:
+            from ..formats import TRACK_INDEX
+
+            if c.n_tracks != len(TRACK_INDEX):
+                raise ValueError(f"masked_tracks needs the {len(TRACK_INDEX)} standard tracks, n_tracks is {c.n_tracks}")
+            keep = torch.ones(c.n_tracks)
+            keep[[TRACK_INDEX[t] for t in c.masked_tracks]] = 0.0
+            # not persistent: the state dict keeps the published names; the config carries the mask
+            self.register_buffer("track_keep", keep, persistent=False)
 
     def _bias(self, n_tok: int, device: torch.device) -> Tensor:
         pos = torch.arange(n_tok, device=device)
@@ -69,6 +80,10 @@ class ElementEncoder(nn.Module):
             raise ValueError(f"token codes must lie in [0, {c.n_tokens}]")
         if signal.dtype != self.signal_proj.weight.dtype:
             signal = signal.to(self.signal_proj.weight.dtype)
+        if self.track_keep is not None:
+            signal = signal * self.track_keep.to(signal.dtype)
+        if not c.use_sequence:
+            tokens = torch.zeros_like(tokens)
         can_fuse = self._can_fuse(length)
         if fused is None:
             fused = can_fuse and not (self.training and c.dropout > 0)

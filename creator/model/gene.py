@@ -14,14 +14,17 @@ code computes for an empty window, and its prediction is a finite function of th
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .bias import MultiScaleRelativeBias
 from .config import ModelConfig
 from .layers import Encoder
 
-__all__ = ["GeneEncoder", "key_mask"]
+__all__ = ["GeneEncoder", "InsulationBias", "key_mask"]
 
 
 def key_mask(elem_mask: Tensor) -> Tensor:
@@ -31,12 +34,56 @@ def key_mask(elem_mask: Tensor) -> Tensor:
     return torch.cat([elem_mask, empty], dim=1)
 
 
+class InsulationBias(nn.Module):
+    """Learned insulation between positions (``ModelConfig.insulation``; not in the published model).
+
+    Each real element ``k`` gets ``u_k = softplus(W x_k + b)`` ``[H]`` (``x_k`` its stage-1
+    embedding; padding 0). Along the genome (positions sorted by offset, the gene token at offset 0
+    with ``u = 0``) its insulation coordinate is ``p_i = sum_{k before i} u_k + u_i / 2``, and the
+    bias between ``i`` and ``j`` is ``-|p_i - p_j|`` = minus the insulation of everything strictly
+    between them, minus half of the two ends' own. So a high-``u`` element lowers attention across
+    it for every pair it separates, in every layer, which is how a TAD boundary acts, and it costs
+    one sort and one cumulative sum per window. ``W`` starts at 0 and ``b`` at ``softplus^-1(0.01)``:
+    at the start a mild uniform decay with element count.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, init: float = 0.01):
+        super().__init__()
+        self.proj = nn.Linear(d_model, n_heads)
+        with torch.no_grad():
+            self.proj.weight.zero_()
+            self.proj.bias.fill_(math.log(math.expm1(init)))
+
+    def strength(self, elem_emb: Tensor, elem_mask: Tensor) -> Tensor:
+        """``[B, E, d]``, ``[B, E]`` -> per-element insulation ``[B, E, H]`` (0 at padding)."""
+        u = F.softplus(self.proj(elem_emb.float()))
+        return torch.where(elem_mask[..., None].bool(), u, torch.zeros((), dtype=u.dtype, device=u.device))
+
+    def forward(self, elem_emb: Tensor, elem_offset: Tensor, elem_mask: Tensor) -> Tensor:
+        """-> bias ``[B, H, T, T]`` (float32, ``T = E + 1``, gene token last at offset 0)."""
+        b, e, _ = elem_emb.shape
+        u = self.strength(elem_emb, elem_mask)
+        u = torch.cat([u, u.new_zeros(b, 1, u.shape[-1])], dim=1)  # gene token
+        off = torch.cat([elem_offset.long(), elem_offset.new_zeros(b, 1).long()], dim=1)
+        # padding sorts last; the gene token after real elements at the same offset (u = 0: no effect)
+        big = torch.iinfo(torch.long).max
+        key = torch.where(torch.cat([elem_mask.bool(), elem_mask.new_ones(b, 1).bool()], dim=1), off,
+                          torch.full_like(off, big))
+        order = torch.argsort(key, dim=1, stable=True)
+        us = torch.gather(u, 1, order[..., None].expand_as(u))
+        ps = torch.cumsum(us, dim=1) - 0.5 * us
+        p = torch.empty_like(ps).scatter_(1, order[..., None].expand_as(ps), ps)  # [B, T, H]
+        p = p.permute(0, 2, 1)  # [B, H, T]
+        return -(p[:, :, :, None] - p[:, :, None, :]).abs()
+
+
 class GeneEncoder(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         c = config
         self.rel_bias = MultiScaleRelativeBias(c.gene_scales_bp, c.gene_buckets, c.gene_max_distance, c.n_heads)
         self.encoder = Encoder(c.gene_layers, c.d_model, c.n_heads, c.d_ff, c.dropout)
+        self.insulation = InsulationBias(c.d_model, c.n_heads) if c.insulation else None
         if c.distance_prior:
             self.init_distance_prior(c.distance_prior)
 
@@ -68,4 +115,6 @@ class GeneEncoder(nn.Module):
         x = torch.where(mask[..., None], elem_emb, torch.zeros((), dtype=elem_emb.dtype, device=elem_emb.device))
         x = torch.cat([x, gene_tok.to(x.dtype).expand(b, 1, d)], dim=1)
         bias = self.attention_bias(elem_offset, mask)
+        if self.insulation is not None:
+            bias = bias + self.insulation(x[:, :e], elem_offset, mask)
         return self.encoder(x, bias, return_attention=return_attention)
