@@ -174,9 +174,12 @@ class CellInputs:
         one contiguous read of each array."""
         lo, hi = int(lo), int(hi)
         tokens = np.array(self.reference.sequence[lo:hi])  # a copy: the memmap is read-only
+        return tokens, self.read_signal(lo, hi)
+
+    def read_signal(self, lo: int, hi: int) -> np.ndarray:
+        """Signal float16 ``[n, n_bins, 16]`` of cCREs ``[lo, hi)`` (one contiguous read; no tokens)."""
         src = self._cache if self._cache is not None else self.signal
-        signal = np.asarray(src[lo:hi], dtype=np.float16)
-        return tokens, signal
+        return np.asarray(src[int(lo):int(hi)], dtype=np.float16)
 
     def track(self, name: str) -> np.ndarray:
         """Mean over the element of one track, float32 [n_ccre] (read in blocks)."""
@@ -184,7 +187,7 @@ class CellInputs:
         out = np.empty(self.reference.n_ccre, np.float32)
         step = 65536
         for s in range(0, len(out), step):
-            block = self.read(s, min(s + step, len(out)))[1]
+            block = self.read_signal(s, min(s + step, len(out)))
             out[s:s + len(block)] = block[:, :, k].astype(np.float32).mean(axis=1)
         return out
 

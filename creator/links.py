@@ -195,11 +195,13 @@ def perturbed_embeddings(model, cell: data.CellInputs, lo: int, hi: int, tracks=
         out = []
         for a in range(lo, hi, element_batch):
             b = min(a + element_batch, hi)
-            tok_np, sig_np = cell.read(a, b)
-            sig = torch.from_numpy(sig_np.astype(np.float32)) if keep_any else \
-                torch.zeros(b - a, cell.n_bins, model.config.n_tracks)
-            sig[:, :, ks] = 0.0
-            out.append(model.encode_elements(torch.from_numpy(tok_np).to(device).long(), sig.to(device)).float())
+            if keep_any:  # the kept tracks are read; with every track perturbed nothing is
+                sig = torch.from_numpy(cell.read_signal(a, b).astype(np.float32))
+                sig[:, :, ks] = 0.0
+            else:
+                sig = torch.zeros(b - a, cell.n_bins, model.config.n_tracks)
+            tok = torch.from_numpy(np.array(tokens[a - lo:b - lo])).to(device).long()
+            out.append(model.encode_elements(tok, sig.to(device)).float())
     return torch.cat(out)
 
 
@@ -377,7 +379,7 @@ def _track_means(cell: data.CellInputs, lo: int, hi: int, names=("DNase", "H3K27
     out = {k: np.zeros(hi - lo, np.float32) for k in names}
     for a in range(lo, hi, 65536):
         b = min(a + 65536, hi)
-        sig = cell.read(a, b)[1]
+        sig = cell.read_signal(a, b)
         for k in names:
             out[k][a - lo:b - lo] = inv(sig[:, :, TRACK_INDEX[k]].astype(np.float64)).mean(axis=1)
     return out
@@ -449,7 +451,6 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
     c_end = cc["orig_end" if "orig_end" in cc.columns else "end"].to_numpy(np.int64)
     c_name = cc["name"].astype(str).to_numpy()
     c_class = cc["class"].astype(str).to_numpy() if "class" in cc.columns else np.full(len(cc), ".")
-    n_bins = inputs.n_bins
 
     base_all = np.full(ref.n_gene, np.nan)
     scores: list[np.ndarray] = []

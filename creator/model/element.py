@@ -43,8 +43,7 @@ class ElementEncoder(nn.Module):
         self.conv = nn.Conv1d(c.d_model, c.d_model, kernel_size=c.conv_kernel, stride=c.conv_stride)
         self.rel_bias = RelativePositionBias(c.element_buckets, c.element_max_distance, c.n_heads)
         self.encoder = Encoder(c.element_layers, c.d_model, c.n_heads, c.d_ff, c.dropout)
-        self.track_keep: Tensor | None
-        self.register_buffer("track_keep", None, persistent=False)
+        keep = None
         if c.masked_tracks:
             from ..formats import TRACK_INDEX
 
@@ -52,8 +51,9 @@ class ElementEncoder(nn.Module):
                 raise ValueError(f"masked_tracks needs the {len(TRACK_INDEX)} standard tracks, n_tracks is {c.n_tracks}")
             keep = torch.ones(c.n_tracks)
             keep[[TRACK_INDEX[t] for t in c.masked_tracks]] = 0.0
-            # not persistent: the state dict keeps the published names; the config carries the mask
-            self.register_buffer("track_keep", keep, persistent=False)
+        # not persistent: the state dict keeps the published names; the config carries the mask
+        self.track_keep: Tensor | None
+        self.register_buffer("track_keep", keep, persistent=False)
 
     def _bias(self, n_tok: int, device: torch.device) -> Tensor:
         pos = torch.arange(n_tok, device=device)
