@@ -54,12 +54,13 @@ Command line
 
 ``creator evaluate-hic --boundaries BED --cell CELL --out DIR [--model NAME]
 [--hic PATH] [--hic-chrom CHROM] [--hic-resolution BP] [--no-hic-balance] [--attention COOL]
-[--truth-boundaries BED] [--chrom-sizes FILE] [--window-bp BP] [--prominence P]
+[--barrier BEDGRAPH] [--truth-boundaries BED] [--chrom-sizes FILE] [--window-bp BP] [--prominence P]
 [--tolerance-bp BP] [--n-shuffles N] [--seed S] [--max-distance BP]``
     Hi-C: ``--hic`` is a ``.cool``, an ``.mcool::resolutions/N`` URI, or a Juicer-style sparse text
     dump (``bin1 bin2 count`` per line, whitespace separated, bin1/bin2 = bin START coordinates in
     bp of one chromosome, upper triangle; give ``--hic-chrom`` and ``--hic-resolution``).
     Coolers are read balanced (``weight`` column) when they have one, unless ``--no-hic-balance``.
+    ``--barrier`` (the tads stage's learned-insulation barrier bedGraph) is drawn in the plot only.
     The attention matrix (``--attention``, the tads stage's ``.cool``) is always read as its raw
     ``count`` pixels taken as float values (balanced or not). For every chromosome of our
     boundaries the Hi-C insulation score (:func:`insulation`: mean contact in the ``w x w`` diamond
@@ -1178,6 +1179,23 @@ def call_boundaries(ins: pd.DataFrame, *, prominence: float = 0.2) -> pd.DataFra
     return pd.DataFrame(out, columns=["chrom", "position", "insulation", "prominence"])
 
 
+def read_bedgraph(path, *, what: str = "bedGraph") -> pd.DataFrame:
+    """A bedGraph (``chrom start end value``; ``#``/``track`` lines skipped) -> those four columns;
+    a malformed line raises :class:`InputError` naming it."""
+    from creator.io import _data_lines, read_bed
+
+    bed = read_bed(path, what=what)   # checks the intervals
+    values = []
+    for lineno, f in _data_lines(Path(path)):
+        try:
+            values.append(float(f[3]))
+        except (IndexError, ValueError):
+            raise InputError(f"{what} line has no numeric value in column 4", path=path, line=lineno,
+                             fix="write chrom, start, end and value separated by tabs") from None
+    return pd.DataFrame({"chrom": bed["chrom"].astype(str), "start": bed["start"], "end": bed["end"],
+                         "value": np.asarray(values, dtype=np.float64)})
+
+
 def read_boundaries(path, *, what: str = "boundaries BED") -> pd.DataFrame:
     """A boundaries BED -> ``chrom, position`` (the midpoint of each interval), ``name``."""
     from creator.io import read_bed
@@ -1358,7 +1376,7 @@ def _boundary_rows(prefix: str, cell_type: str, method: str, ours, ref, regions,
 
 def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, hic=None,
                  hic_chrom: str | None = None, hic_resolution: int | None = None, hic_balance: bool | None = None,
-                 attention=None, truth_boundaries=None, chrom_sizes=None, window_bp: int = 100_000,
+                 attention=None, truth_boundaries=None, chrom_sizes=None, window_bp: int = 100_000, barrier=None,
                  prominence: float = 0.2, tolerance_bp: int | None = None, n_shuffles: int = 1000, seed: int = 0,
                  max_distance_bp: int = 2_000_000, max_pixels: int = 2_000_000, plot: bool = True) -> dict:
     """Boundaries (our BED) against Hi-C insulation boundaries and/or planted truth boundaries, and
@@ -1495,7 +1513,14 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
     if plot:
         from creator import plots
 
-        plots.insulation_tracks(tracks, marks, out / "insulation.png", title=f"{cell_type} {model or ''}".strip())
+        bar = None
+        if barrier is not None:
+            bg = read_bedgraph(barrier, what="barrier bedGraph")
+            if (bg["value"] != 0).any():
+                bar = pd.DataFrame({"chrom": bg["chrom"], "position": (bg["start"] + bg["end"]) // 2,
+                                    "barrier": bg["value"]})
+        plots.insulation_tracks(tracks, marks, out / "insulation.png", title=f"{cell_type} {model or ''}".strip(),
+                                barrier=bar)
     return info
 
 
@@ -1542,6 +1567,7 @@ def add_cli(sub) -> None:
     p.add_argument("--hic-resolution", type=int, help="resolution (bp) of a Juicer text dump")
     p.add_argument("--no-hic-balance", action="store_true", help="raw Hi-C counts even when balanced weights exist")
     p.add_argument("--attention", help="attention .cool of the tads stage (raw count pixels used)")
+    p.add_argument("--barrier", help="barrier bedGraph of the tads stage (drawn in the plot)")
     p.add_argument("--truth-boundaries", help="planted truth boundaries.bed (synthetic data)")
     p.add_argument("--chrom-sizes", help="chrom.sizes (assembly check, shuffle space)")
     p.add_argument("--window-bp", type=int, default=100_000, help="insulation window (default 100000)")
@@ -1584,7 +1610,7 @@ def _cli_hic(args) -> int:
         raise InputError("--n-shuffles must be >= 1", fix="give a positive number")
     evaluate_hic(args.boundaries, args.out, cell_type=args.cell, model=args.model, hic=args.hic,
                  hic_chrom=args.hic_chrom, hic_resolution=args.hic_resolution,
-                 hic_balance=False if args.no_hic_balance else None, attention=args.attention,
+                 hic_balance=False if args.no_hic_balance else None, attention=args.attention, barrier=args.barrier,
                  truth_boundaries=args.truth_boundaries, chrom_sizes=args.chrom_sizes, window_bp=args.window_bp,
                  prominence=args.prominence, tolerance_bp=args.tolerance_bp, n_shuffles=args.n_shuffles,
                  seed=args.seed, max_distance_bp=args.max_distance)

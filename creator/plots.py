@@ -138,9 +138,10 @@ def pr_curves(curves: Mapping[str, dict], out, *, title: str | None = None) -> P
 
 
 def insulation_tracks(tracks: Mapping[str, pd.DataFrame], marks: Mapping[str, pd.DataFrame], out, *,
-                      title: str | None = None, max_chroms: int = 6) -> Path:
+                      title: str | None = None, max_chroms: int = 6, barrier: pd.DataFrame | None = None) -> Path:
     """One panel per chromosome: each insulation track (``chrom, position, insulation``; log2) as a
-    line and each boundary set (``chrom, position``) as ticks at the top of the panel."""
+    line, each boundary set (``chrom, position``) as ticks at the top of the panel and, when given,
+    the learned barrier (``chrom, position, barrier``) as a filled profile on a right-hand axis."""
     chroms = set()
     for df in list(tracks.values()) + list(marks.values()):
         chroms |= set(df["chrom"].astype(str))
@@ -167,10 +168,24 @@ def insulation_tracks(tracks: Mapping[str, pd.DataFrame], marks: Mapping[str, pd
                     color=mark_colours.get(name, f"C{k + 5}"),
                     label=f"{mark_labels.get(name, name + ' boundaries')} ({len(g)})")
         ax.set_ylabel("log2 insulation")
+        if barrier is not None:
+            g = barrier[barrier["chrom"] == chrom]
+            ax2 = ax.twinx()
+            ax2.fill_between(g["position"], 0, g["barrier"], step="mid", color="#2ca02c", alpha=0.45, lw=0,
+                             label="learned barrier (right axis)")
+            ax2.set_ylim(0, max(float(barrier["barrier"].max()), 1e-9) * 2.2)
+            ax2.set_ylabel("barrier (x mean bin)", color="#2ca02c")
+            ax2.tick_params(axis="y", colors="#2ca02c")
+            ax.set_zorder(ax2.get_zorder() + 1)
+            ax.patch.set_visible(False)
+            h1, l1 = ax.get_legend_handles_labels()
+            h2, l2 = ax2.get_legend_handles_labels()
+            ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left", bbox_to_anchor=(1.09, 1.0), frameon=False)
         ax.set_title(chrom, fontsize=10, loc="left")
         _mb(ax)
         ax.set_xlabel(f"{chrom} position (Mb)")
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
+        if barrier is None:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

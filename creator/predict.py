@@ -2,7 +2,7 @@
 
 ``creator predict --checkpoint CKPT --reference DIR --features FEATURES_ZARR --cell CELL --out DIR
 [--targets TARGETS_PARQUET] [--device auto|cpu|cuda] [--batch-genes N] [--element-batch N]
-[--attention [--no-element-attention]] [--bf16]``
+[--attention [--no-element-attention | --element-resolution BP]] [--bf16]``
 
 Stage 1 runs once per cCRE of the cell type (batches of ``--element-batch`` elements); stage 2 then
 runs for batches of ``--batch-genes`` genes, each gathering its window's embeddings from the
@@ -32,6 +32,13 @@ Outputs under ``--out``:
                          ``win_lo + j``; rows sum to 1). Gene ``g`` owns
                          ``element_offsets[g]:element_offsets[g+1]``.
     ``element_offsets``  int64 ``[n_gene + 1]``, ``cumsum([0] + (win_hi - win_lo) ** 2)``.
+    ``element_pixels/``  instead of the two above with ``--element-resolution BP``: that attention
+                         binned as the tads stage bins it (symmetrised, distinct element pairs, per
+                         bin pair the sum and count over (pair, window) contributions), one subgroup
+                         per chromosome code with ``bin1``, ``bin2``, ``sum``, ``n``
+                         (:class:`creator.tads.ElementAttentionBinner`; attr ``resolution``). The tads
+                         stage gives the same numbers from either; genome-wide at 1 Mb windows the
+                         full store is about 25 GB per cell type, the binned one a few hundred MB.
 
     attrs: ``layout`` (this description in short), ``n_layers``, ``n_heads``, ``cell_type``,
     ``reference_id``, ``element_attention_layer`` (index of the layer averaged, -1 = last).
@@ -213,7 +220,8 @@ class AttentionWriter:
     Genes must arrive in index order (as :func:`predict_genes` does when given all genes)."""
 
     def __init__(self, path: Path, reference: data.Reference, *, n_layers: int, n_heads: int, cell: str,
-                 element_attention: bool = True, chunk_rows: int = 1 << 16):
+                 element_attention: bool = True, element_resolution: int | None = None,
+                 chunk_rows: int = 1 << 16):
         import zarr
 
         self.ref = reference
@@ -233,7 +241,12 @@ class AttentionWriter:
         root.create_array("gene_offsets", data=self.gene_offsets)
         self.gene_w = _SeqWriter(self.gene_arr)
         self.elem_w = None
-        if element_attention:
+        self.binner = None
+        if element_attention and element_resolution:
+            from creator.tads import ElementAttentionBinner
+
+            self.binner = ElementAttentionBinner(root, reference, element_resolution)
+        elif element_attention:
             npairs = int(self.elem_offsets[-1])
             arr = root.create_array("element_attention", shape=(npairs,), dtype="float16",
                                     chunks=(max(1, min(chunk_rows * 16, npairs)),))
@@ -256,9 +269,12 @@ class AttentionWriter:
             # gene token is the last position T-1; its row over the first e (real) keys
             rows = torch.stack([a[b, :, -1, :e] for a in attn], dim=0)  # [L, H, e]
             self.gene_w.append(rows.permute(2, 0, 1).to(torch.float16).cpu().numpy())
-            if self.elem_w is not None:
+            if self.elem_w is not None or self.binner is not None:
                 ee = attn[last][b, :, :e, :e].float().mean(0)
-                self.elem_w.append(ee.reshape(-1).to(torch.float16).cpu().numpy())
+                if self.binner is not None:
+                    self.binner.add(g, ee.cpu().numpy())
+                else:
+                    self.elem_w.append(ee.reshape(-1).to(torch.float16).cpu().numpy())
 
     def close(self) -> None:
         if self.next_gene != self.ref.n_gene:
@@ -266,6 +282,8 @@ class AttentionWriter:
         self.gene_w.close()
         if self.elem_w is not None:
             self.elem_w.close()
+        if self.binner is not None:
+            self.binner.close()
 
 
 def read_gene_attention(path: str | Path, gene: int) -> np.ndarray:
@@ -312,7 +330,8 @@ def load_model(checkpoint: str | Path, device: torch.device):
 def predict(*, checkpoint: str | Path, reference: str | Path, features: str | Path, cell: str,
             out: str | Path, targets: str | Path | None = None, device: str = "auto",
             batch_genes: int = 16, element_batch: int = 256, attention: bool = False,
-            element_attention: bool = True, bf16: bool = False) -> pd.DataFrame:
+            element_attention: bool = True, element_resolution: int | None = None,
+            bf16: bool = False) -> pd.DataFrame:
     """Run the predict stage (see the module docstring); returns the expression table."""
     import shutil
 
@@ -350,7 +369,7 @@ def predict(*, checkpoint: str | Path, reference: str | Path, features: str | Pa
         shutil.rmtree(att_tmp, ignore_errors=True)
         writer = AttentionWriter(att_tmp, ref, n_layers=model.config.gene_layers,
                                  n_heads=model.config.n_heads, cell=cell,
-                                 element_attention=element_attention)
+                                 element_attention=element_attention, element_resolution=element_resolution)
     pred = predict_genes(model, inputs, None, device=dev, batch_genes=batch_genes, bf16=bf16,
                          embeddings=emb, on_batch=writer)
     if writer is not None:
@@ -391,16 +410,20 @@ def add_cli(sub) -> None:
     p.add_argument("--attention", action="store_true", help="write attention.zarr")
     p.add_argument("--no-element-attention", action="store_true",
                    help="with --attention, skip the (large) element-element attention")
+    p.add_argument("--element-resolution", type=int, default=None, metavar="BP",
+                   help="with --attention, store the element-element attention binned at BP (the tads "
+                        "stage's resolution) instead of every window's E x E matrix")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA (faster, ~1e-2 error)")
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
-    for name in ("batch_genes", "element_batch"):
-        if getattr(args, name) < 1:
+    for name in ("batch_genes", "element_batch", "element_resolution"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1", fix="give a positive integer")
     predict(checkpoint=args.checkpoint, reference=args.reference, features=args.features, cell=args.cell,
             out=args.out, targets=args.targets, device=args.device, batch_genes=args.batch_genes,
             element_batch=args.element_batch, attention=args.attention,
-            element_attention=not args.no_element_attention, bf16=args.bf16)
+            element_attention=not args.no_element_attention, element_resolution=args.element_resolution,
+            bf16=args.bf16)
     return 0

@@ -54,6 +54,7 @@ rule evaluate_tads:
     input:
         boundaries=f"{OUT}/tads/{MODEL}/{{cell}}/boundaries.bed",
         cool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.{TAD_RES}.cool",
+        barrier=f"{OUT}/tads/{MODEL}/{{cell}}/barrier.bedgraph",
         chrom_sizes=SRC.reference["chrom_sizes"],
         hic=lambda wc: hic_input(wc.cell),
         truth=lambda wc: tad_truth(wc.cell),
@@ -77,6 +78,7 @@ rule evaluate_tads:
         ENV_CPU
     shell:
         "python -m creator evaluate-hic --boundaries {input.boundaries:q} --attention {input.cool:q}"
+        " --barrier {input.barrier:q}"
         " --chrom-sizes {input.chrom_sizes:q} --cell {wildcards.cell} {params.hic} {params.truth}"
         " --n-shuffles {params.n_shuffles} --model {params.model} --out {params.out:q} 2> {log:q}"
 

@@ -17,6 +17,7 @@ rule predict:
         batch_genes=config["predict"]["batch_genes"],
         element_batch=config["predict"]["element_batch"],
         bf16="--bf16" if config["predict"]["bf16"] else "",
+        binned=optional_arg("--element-resolution", TAD_RES if config["predict"]["bin_element_attention"] else ""),
     log:
         f"{LOGS}/predict/{MODEL}/{{cell}}.log",
     benchmark:
@@ -30,4 +31,5 @@ rule predict:
     shell:
         "python -m creator predict --checkpoint {input.checkpoint:q} --reference {params.reference:q}"
         " --features {input.features:q} --cell {wildcards.cell} --out {params.out:q} {params.targets}"
-        " --batch-genes {params.batch_genes} --element-batch {params.element_batch} {params.bf16} --attention 2> {log:q}"
+        " --batch-genes {params.batch_genes} --element-batch {params.element_batch} {params.bf16} --attention"
+        " {params.binned} 2> {log:q}"

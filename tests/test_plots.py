@@ -9,6 +9,7 @@ import pytest
 
 from creator import evaluate as ev
 from creator import plots
+from creator.errors import InputError
 from conftest import write_bigwig
 from test_evaluate import EDGES, RES, _expression_table, block_matrix, make_links_and_benchmark, write_cool
 
@@ -51,6 +52,25 @@ def test_insulation_tracks(tmp_path):
     ev.evaluate_hic(ours, tmp_path / "out", cell_type="cellD", model="m", hic=hic, attention=att,
                     truth_boundaries=ours, prominence=0.5, n_shuffles=20)
     assert_png(tmp_path / "out" / "insulation.png", min_w=1000)
+    # with the learned barrier on a second axis
+    barrier = tmp_path / "barrier.bedgraph"
+    x = np.r_[0:2_000_000:RES]
+    v = np.where(np.isin(x // RES, EDGES[1:-1]), 4.0, 0.5)
+    barrier.write_text("".join(f"chrS1\t{a}\t{a + RES}\t{b}\n" for a, b in zip(x, v)))
+    ev.evaluate_hic(ours, tmp_path / "out2", cell_type="cellD", model="m", attention=att, barrier=barrier,
+                    truth_boundaries=ours, prominence=0.5, n_shuffles=20)
+    assert_png(tmp_path / "out2" / "insulation.png", min_w=1000)
+    assert (tmp_path / "out2" / "insulation.png").read_bytes() != (tmp_path / "out" / "insulation.png").read_bytes()
+
+
+def test_read_bedgraph_errors(tmp_path):
+    p = tmp_path / "x.bedgraph"
+    p.write_text("# comment\nchr1\t0\t10\t1.5\nchr1\t10\t20\tNaN\n")
+    df = ev.read_bedgraph(p)
+    assert df["value"].iloc[0] == 1.5 and np.isnan(df["value"].iloc[1]) and df["end"].tolist() == [10, 20]
+    p.write_text("chr1\t0\t10\t1.5\nchr1\t10\t20\n")
+    with pytest.raises(InputError, match=r"x\.bedgraph:2: barrier bedGraph line has no numeric value in column 4"):
+        ev.read_bedgraph(p, what="barrier bedGraph")
 
 
 def test_locus_view_from_arrays(tmp_path):

@@ -10,6 +10,7 @@ import torch
 
 from creator import data
 from creator.cli import main
+from creator.errors import InputError
 from creator.predict import AttentionWriter, read_element_attention
 from creator.tads import (BandAccumulator, _ChromStats, binned_block, call_boundaries, log_distance_bin,
                           pixel_distance_bin, tads)
@@ -20,9 +21,10 @@ EDGES = (100_000, 170_000, 250_000, 330_000)      # planted block edges on chr1 
 PLANT = (120_000, 215_000)                          # a planted cross-block element pair on chr1
 
 
-def write_store(path, ref: data.Reference, attention_fn, n_heads: int = 2) -> None:
+def write_store(path, ref: data.Reference, attention_fn, n_heads: int = 2, element_resolution=None) -> None:
     """An attention.zarr written by predict's own writer; ``attention_fn(gene, rows)`` -> [E, E]."""
-    writer = AttentionWriter(path, ref, n_layers=1, n_heads=n_heads, cell="K", chunk_rows=64)
+    writer = AttentionWriter(path, ref, n_layers=1, n_heads=n_heads, cell="K", chunk_rows=64,
+                             element_resolution=element_resolution)
     for g in range(ref.n_gene):
         rows = np.arange(ref.lo[g], ref.hi[g])
         e = len(rows)
@@ -226,6 +228,18 @@ def test_band_accumulator_and_blocks():
     got[rows, cols] = np.concatenate([o[2] for o in out])
     assert len(np.unique(rows * n_bins + cols)) == len(rows)
     np.testing.assert_allclose(got, dense)
+    # gaps between windows longer than the buffer (1.x and several times its 2 * band rows)
+    acc = BandAccumulator(200, band)
+    dense = np.zeros((200, 200))
+    out = []
+    for b0 in (0, 2, 2 * band + 5, 2 * band + 7, 80, 150):
+        s = np.triu(rng.uniform(0, 1, (band, band)))
+        dense[b0:b0 + band, b0:b0 + band] += s
+        out += acc.add(b0, s, np.triu(np.ones((band, band), np.int64)))
+    out.append(acc.finish())
+    got = np.zeros_like(dense)
+    got[np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])] = np.concatenate([o[2] for o in out])
+    np.testing.assert_allclose(got, dense)
     # a window's block: unordered distinct pairs, symmetrised
     a = rng.uniform(0, 1, (4, 4))
     b0, sums, counts = binned_block(a, np.array([3, 3, 5, 5]))
@@ -280,3 +294,170 @@ def test_summits_keep_one_per_cluster():
     v = np.array([1.0, 3.0, 2.0, 2.0, 2.0, 0.5])
     assert summits(r, c, v, 1).tolist() == [False, True, False, True, False, True]
     assert summits(r, c, v, 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# the learned insulation barrier
+
+BARRIERS = (60_000, 150_000, 290_000)   # planted insulating elements on chr1 (bp)
+
+
+def write_barrier_model(root, ref: data.Reference, *, insulation: bool = True):
+    """A tiny checkpoint whose insulation is ``softplus(10 x0 - 10)`` in every head, and stage-1
+    embeddings with ``x0 = 2`` at the element nearest each of :data:`BARRIERS` (u ~ 10) and 0
+    elsewhere (u ~ 4.5e-5); returns (checkpoint path, planted rows)."""
+    from dataclasses import replace
+
+    from creator.model import CreatorModel, ModelConfig
+    from creator.model.checkpoint import save_checkpoint
+
+    cfg = replace(ModelConfig.preset("tiny"), insulation=insulation)
+    torch.manual_seed(0)
+    model = CreatorModel(cfg)
+    c1 = np.flatnonzero(ref.ccre_chrom == 0)
+    rows = [int(c1[np.argmin(np.abs(ref.ccre_center[c1] - b))]) for b in BARRIERS]
+    emb = np.zeros((ref.n_ccre, cfg.d_model), np.float32)
+    emb[rows, 0] = 2.0
+    if insulation:
+        with torch.no_grad():
+            model.gene.insulation.proj.weight.zero_()
+            model.gene.insulation.proj.weight[:, 0] = 10.0
+            model.gene.insulation.proj.bias.fill_(-10.0)
+    ckpt = root / ("model_ins.pt" if insulation else "model_plain.pt")
+    save_checkpoint(ckpt, model)
+    np.save(root / "predict" / "element_embeddings.npy", emb)
+    return ckpt, rows
+
+
+def test_element_insulation_reads_the_model(blocks):
+    from creator.tads import element_insulation
+
+    root, ref = blocks["root"], blocks["ref"]
+    ckpt, rows = write_barrier_model(root, ref)
+    u = element_insulation(ckpt, root / "predict", ref, batch=7)   # several batches
+    assert u.shape == (ref.n_ccre,)
+    np.testing.assert_allclose(u[rows], np.log1p(np.exp(10.0)), rtol=1e-5)
+    others = np.setdiff1d(np.arange(ref.n_ccre), rows)
+    np.testing.assert_allclose(u[others], np.log1p(np.exp(-10.0)), rtol=1e-4)
+    plain, _ = write_barrier_model(root, ref, insulation=False)
+    assert element_insulation(plain, root / "predict", ref) is None
+    # embeddings of another shape
+    np.save(root / "predict" / "element_embeddings.npy", np.zeros((ref.n_ccre + 1, 8), np.float32))
+    with pytest.raises(InputError, match="element embeddings have shape"):
+        element_insulation(ckpt, root / "predict", ref)
+
+
+def test_barrier_tracks_and_calls():
+    from creator.tads import _Chrom, barrier_tracks, call_barrier_boundaries
+
+    chroms = [_Chrom("a", 100, 10, 0, 0), _Chrom("b", 50, 5, 10, 1)]
+    centre = np.array([5, 15, 17, 55, 95, 5, 45])
+    code = np.array([0, 0, 0, 0, 0, 1, 1])
+    u = np.array([1.0, 2.0, 3.0, 4.0, 0.0, 2.0, 2.0])
+    tr = barrier_tracks(u, centre, code, chroms, 10)
+    # occupied bins: a0 a1 a5 a9 b0 b4 -> raw 1, 5, 4, 0, 2, 2: mean 14 / 6
+    scale = 14 / 6
+    np.testing.assert_allclose(tr["a"], np.array([1, 5, 0, 0, 0, 4, 0, 0, 0, 0]) / scale)
+    np.testing.assert_allclose(tr["b"], np.array([2, 0, 0, 0, 2]) / scale)
+    # dimensionless: scaling every u leaves the track unchanged
+    tr3 = barrier_tracks(3.5 * u, centre, code, chroms, 10)
+    np.testing.assert_allclose(tr3["a"], tr["a"])
+    assert all(not v.any() for v in barrier_tracks(0 * u, centre, code, chroms, 10).values())
+    # peaks: prominence and minimum distance (the higher of two close peaks wins)
+    x = np.array([0, 3, 0, 2.5, 0, 0, 0, 0, 1.0, 0.5, 0, 0.2, 0])
+    bins, prom = call_barrier_boundaries(x, 0.9, 1)
+    assert bins.tolist() == [1, 3, 8] and np.allclose(prom, [3, 2.5, 1.0])
+    bins, _ = call_barrier_boundaries(x, 0.9, 3)
+    assert bins.tolist() == [1, 8]
+    assert call_barrier_boundaries(x[:2], 0.1, 1)[0].size == 0
+
+
+def test_boundaries_from_barrier(blocks, tmp_path):
+    root, ref = blocks["root"], blocks["ref"]
+    ckpt, rows = write_barrier_model(root, ref)
+    kw = dict(reference=root / "reference", predict_dir=root / "predict", chrom_sizes=root / "chrom.sizes",
+              cell="K", resolution=RES, window_bins=3, min_prominence=0.3, out_cool=tmp_path / "a.cool",
+              out_insulation=tmp_path / "i.bedgraph", out_boundaries=tmp_path / "b.bed",
+              out_loops=tmp_path / "l.bedpe", loop_oe=3.0, loop_min_distance=20_000)
+    s = tads(**kw, checkpoint=ckpt, out_barrier=tmp_path / "barrier.bedgraph")
+    assert s["boundaries_from"] == "barrier"
+    b = read_bed(tmp_path / "b.bed", ["chrom", "start", "end", "name", "score", "strand"])
+    # exactly the planted barriers: the attention's block edges are not called
+    assert b["chrom"].tolist() == ["chr1"] * 3
+    assert (b["start"].to_numpy() == ref.ccre_center[rows] // RES * RES).all()
+    bg = read_bed(tmp_path / "barrier.bedgraph", ["chrom", "start", "end", "value"])
+    assert len(bg) == 400_000 // RES + 120_000 // RES
+    top = bg.nlargest(3, "value")
+    assert sorted(top["start"]) == sorted(ref.ccre_center[rows] // RES * RES)
+    occupied = bg["value"] > 0
+    assert bg.loc[occupied, "value"].mean() == pytest.approx(1.0)
+    # attention on request: the same boundaries as without a checkpoint
+    s = tads(**kw, checkpoint=ckpt, boundaries_from="attention")
+    assert s["boundaries_from"] == "attention"
+    assert (tmp_path / "b.bed").read_text() == (blocks["out"] / "b.bed").read_text()
+    # a model without learned insulation: auto falls back to attention, barrier is refused
+    plain, _ = write_barrier_model(root, ref, insulation=False)
+    s = tads(**kw, checkpoint=plain, out_barrier=tmp_path / "barrier.bedgraph")
+    assert s["boundaries_from"] == "attention"
+    assert (tmp_path / "b.bed").read_text() == (blocks["out"] / "b.bed").read_text()
+    assert (read_bed(tmp_path / "barrier.bedgraph", ["chrom", "start", "end", "value"])["value"] == 0).all()
+    with pytest.raises(InputError, match="no learned insulation"):
+        tads(**kw, checkpoint=plain, boundaries_from="barrier")
+    with pytest.raises(InputError, match="--checkpoint is missing"):
+        tads(**kw, out_barrier=tmp_path / "x.bedgraph")
+    with pytest.raises(InputError, match="--boundaries-from"):
+        tads(**kw, boundaries_from="hic")
+
+
+# ---------------------------------------------------------------------------------------------
+# element attention binned during predict
+
+
+def test_binned_store_gives_the_same_outputs(blocks, tmp_path):
+    import cooler
+    import zarr
+
+    root, ref = blocks["root"], blocks["ref"]
+    fn, _ = block_attention(ref)
+    write_store(tmp_path / "binned" / "attention.zarr", ref, fn, element_resolution=RES)
+    grp = zarr.open_group(str(tmp_path / "binned" / "attention.zarr"), mode="r")
+    assert "element_attention" not in grp and int(grp["element_pixels"].attrs["resolution"]) == RES
+    assert sorted(grp["element_pixels"].group_keys()) == ["0", "1"]
+    out = tmp_path / "out"
+    kw = dict(reference=root / "reference", chrom_sizes=root / "chrom.sizes", cell="K", resolution=RES,
+              window_bins=3, min_prominence=0.3, loop_oe=3.0, loop_min_distance=20_000)
+    summary = tads(predict_dir=tmp_path / "binned", out_cool=out / "a.cool", out_insulation=out / "ins.bedgraph",
+                   out_boundaries=out / "b.bed", out_loops=out / "loops.bedpe", **kw)
+    assert summary == blocks["summary"]
+    full, binned = cooler.Cooler(str(blocks["out"] / "a.cool")), cooler.Cooler(str(out / "a.cool"))
+    pf, pb = full.pixels()[:], binned.pixels()[:]
+    np.testing.assert_array_equal(pf[["bin1_id", "bin2_id", "n"]].to_numpy(), pb[["bin1_id", "bin2_id", "n"]].to_numpy())
+    np.testing.assert_allclose(pb["count"], pf["count"], rtol=1e-12)
+    for name in ("b.bed", "loops.bedpe"):
+        assert (out / name).read_text() == (blocks["out"] / name).read_text(), name
+    a = read_bed(out / "ins.bedgraph", ["chrom", "start", "end", "v"])
+    b = read_bed(blocks["out"] / "ins.bedgraph", ["chrom", "start", "end", "v"])
+    np.testing.assert_allclose(a["v"], b["v"], rtol=1e-9, equal_nan=True)
+    # another resolution is refused with the fix
+    with pytest.raises(InputError, match="binned at 5000 bp.*--resolution 5000"):
+        tads(predict_dir=tmp_path / "binned", out_cool=out / "x.cool", out_insulation=out / "x.bedgraph",
+             out_boundaries=out / "x.bed", out_loops=out / "x.bedpe", **{**kw, "resolution": 10_000})
+
+
+def test_binner_refuses_out_of_order_windows(blocks, tmp_path):
+    import zarr
+
+    from creator.tads import ElementAttentionBinner
+
+    ref = blocks["ref"]
+    grp = zarr.open_group(str(tmp_path / "s.zarr"), mode="w", zarr_format=3)
+    b = ElementAttentionBinner(grp, ref, RES)
+    c1 = [g for g in range(ref.n_gene) if ref.window_sizes[g] > 0 and ref.gene_chrom[g] == 0]
+    c2 = [g for g in range(ref.n_gene) if ref.window_sizes[g] > 0 and ref.gene_chrom[g] == 1]
+    e = lambda g: np.full((ref.window_sizes[g],) * 2, 1.0 / ref.window_sizes[g])  # noqa: E731
+    b.add(c1[-1], e(c1[-1]))
+    with pytest.raises(ValueError, match="non-decreasing"):
+        b.add(c1[0], e(c1[0]))
+    b.add(c2[0], e(c2[0]))
+    with pytest.raises(RuntimeError, match="arrived twice"):
+        b.add(c1[-1], e(c1[-1]))
