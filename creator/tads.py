@@ -63,7 +63,7 @@ Boundaries from the barrier (``--boundaries-from barrier``; ``auto``, the defaul
     distance=--barrier-distance-bins)`` per chromosome (a peak needs that prominence in barrier units
     and at least that many bins to the next called peak; the higher one wins); ``score`` = the
     prominence. Measured on the synthetic data (planted domain boundaries, held-out cell type,
-    within one 10 kb bin, committed config): barrier recall 0.81, precision 0.14, 3.5-fold over
+    within one 10 kb bin, committed config): barrier recall 0.81, precision 0.14, 3.35-fold over
     shuffled boundaries (p = 0.001), where minima of the attention insulation gave recall 0.24 and
     1.5-fold (p = 0.23). How well the model learns insulation varies with the training seed (README).
 
