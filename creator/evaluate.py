@@ -1182,18 +1182,18 @@ def call_boundaries(ins: pd.DataFrame, *, prominence: float = 0.2) -> pd.DataFra
 def read_bedgraph(path, *, what: str = "bedGraph") -> pd.DataFrame:
     """A bedGraph (``chrom start end value``; ``#``/``track`` lines skipped) -> those four columns;
     a malformed line raises :class:`InputError` naming it."""
-    from creator.io import _data_lines, read_bed
+    from creator.io import read_bed
 
-    bed = read_bed(path, what=what)   # checks the intervals
-    values = []
-    for lineno, f in _data_lines(Path(path)):
+    bed = read_bed(path, what=what)   # checks the intervals; column 4 is its "name"
+    values = np.empty(len(bed), np.float64)
+    for k, (v, lineno) in enumerate(zip(bed["name"], bed["line"])):
         try:
-            values.append(float(f[3]))
-        except (IndexError, ValueError):
-            raise InputError(f"{what} line has no numeric value in column 4", path=path, line=lineno,
+            values[k] = float(v)
+        except ValueError:
+            raise InputError(f"{what} line has no numeric value in column 4", path=path, line=int(lineno),
                              fix="write chrom, start, end and value separated by tabs") from None
     return pd.DataFrame({"chrom": bed["chrom"].astype(str), "start": bed["start"], "end": bed["end"],
-                         "value": np.asarray(values, dtype=np.float64)})
+                         "value": values})
 
 
 def read_boundaries(path, *, what: str = "boundaries BED") -> pd.DataFrame:

@@ -266,6 +266,27 @@ class BandAccumulator:
         return self._emit(self.r0 + self.cap)
 
 
+def window_bin_span(reference: data.Reference, genes: np.ndarray, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """First and last bin of each of ``genes``' (non-empty) windows at ``resolution``."""
+    first = reference.ccre_center[reference.lo[genes]] // resolution
+    last = reference.ccre_center[reference.hi[genes] - 1] // resolution
+    return first, last
+
+
+def _chrom_pixels(parts: list[tuple[np.ndarray, ...]], st: _ChromStats, bin_offset: int) -> pd.DataFrame | None:
+    """Accumulated ``(bin1, bin2, sum, n)`` parts of one chromosome as cooler pixels (genome-wide
+    bin ids), after feeding their means to the chromosome's insulation / expected sums; None if empty."""
+    if not parts:
+        return None
+    df = _pixel_frame(parts, 0)
+    if len(df) == 0:
+        return None
+    st.add(df["bin1_id"].to_numpy(), df["bin2_id"].to_numpy(), df["count"].to_numpy())
+    df["bin1_id"] += bin_offset
+    df["bin2_id"] += bin_offset
+    return df
+
+
 class ElementAttentionBinner:
     """Bins element-element attention as the predict stage produces it, so that the per-window
     ``E x E`` matrices (about 25 GB per cell type genome-wide at 1 Mb windows) need not be stored.
@@ -296,8 +317,7 @@ class ElementAttentionBinner:
         if code in self.done:
             raise RuntimeError(f"element attention binner: chromosome {ref.chroms[code]} arrived twice")
         genes = np.flatnonzero((ref.gene_chrom == code) & (ref.window_sizes > 0))
-        first = ref.ccre_center[ref.lo[genes]] // self.res
-        last = ref.ccre_center[ref.hi[genes] - 1] // self.res
+        first, last = window_bin_span(ref, genes, self.res)
         self.code = code
         self.acc = BandAccumulator(int(last.max()) + 1, int((last - first).max()) + 1)
         self.parts = []
@@ -470,16 +490,15 @@ def barrier_tracks(strength: np.ndarray, centre: np.ndarray, chrom_code: np.ndar
     """Relative barrier per bin for each chromosome of ``chroms`` (``_Chrom``): the sum of
     ``strength`` over the elements centred in the bin, divided by the mean over all bins (of all
     ``chroms``) that hold an element. All zeros when no element has any insulation."""
-    raw = {}
+    raw, total, n_occupied = {}, 0.0, 0
     for ch in chroms:
         sel = chrom_code == ch.code
-        raw[ch.name] = np.bincount(np.asarray(centre[sel]) // resolution, weights=strength[sel],
-                                   minlength=ch.n_bins)[:ch.n_bins]
-    occupied = np.concatenate([np.bincount(np.asarray(centre[chrom_code == ch.code]) // resolution,
-                                           minlength=ch.n_bins)[:ch.n_bins] > 0 for ch in chroms]) \
-        if chroms else np.zeros(0, bool)
-    values = np.concatenate(list(raw.values())) if raw else np.zeros(0)
-    scale = float(values[occupied].mean()) if occupied.any() else 0.0
+        b = np.asarray(centre[sel]) // resolution
+        raw[ch.name] = np.bincount(b, weights=strength[sel], minlength=ch.n_bins)[:ch.n_bins]
+        occupied = np.bincount(b, minlength=ch.n_bins)[:ch.n_bins] > 0
+        total += float(raw[ch.name][occupied].sum())
+        n_occupied += int(occupied.sum())
+    scale = total / n_occupied if n_occupied else 0.0
     if not scale > 0:
         return {k: np.zeros_like(v) for k, v in raw.items()}
     return {k: v / scale for k, v in raw.items()}
@@ -605,48 +624,35 @@ def tads(*, reference: str | Path, predict_dir: str | Path, chrom_sizes: str | P
                          fix=f"give --resolution {int(arr.attrs['resolution'])}, or rerun predict with "
                              f"--element-resolution {resolution} (or without it, for the full store)")
 
-    def binned_pixels(ch: _Chrom) -> Iterator[pd.DataFrame]:
-        st = stats[ch.name]
+    def binned_pixels(ch: _Chrom) -> pd.DataFrame | None:
         if str(ch.code) not in arr:
-            return
+            return None
         g = arr[str(ch.code)]
         r, c, sm, n = (np.asarray(g[k][...]) for k in ("bin1", "bin2", "sum", "n"))
         if len(c) and int(c.max()) >= ch.n_bins:
             raise InputError(f"the binned attention of {ch.name} runs past its end", path=Path(predict_dir),
                              fix="use the chrom.sizes of the reference's assembly")
-        df = _pixel_frame([(r, c, sm, n)], 0)
-        if len(df):
-            st.add(df["bin1_id"].to_numpy(), df["bin2_id"].to_numpy(), df["count"].to_numpy())
-            df["bin1_id"] += ch.bin_offset
-            df["bin2_id"] += ch.bin_offset
-            yield df
+        return _chrom_pixels([(r, c, sm, n)], stats[ch.name], ch.bin_offset)
 
     def pixels() -> Iterator[pd.DataFrame]:
         # side effect: fills `stats` (insulation and expected) chromosome by chromosome
         for ch in chroms:
             st = stats[ch.name] = _ChromStats(ch.n_bins, window_bins, ignore_diags)
             if offsets is None:
-                yield from binned_pixels(ch)
+                df = binned_pixels(ch)
+                if df is not None:
+                    yield df
                 continue
             genes = np.flatnonzero((ref.gene_chrom == ch.code) & (win > 0))
             if len(genes) == 0:
                 continue
-            first_bin = ref.ccre_center[ref.lo[genes]] // resolution
-            last_bin = ref.ccre_center[ref.hi[genes] - 1] // resolution
+            first_bin, last_bin = window_bin_span(ref, genes, resolution)
             band = int((last_bin - first_bin).max()) + 1
             genes = genes[np.argsort(first_bin, kind="stable")]
             acc = BandAccumulator(ch.n_bins, band)
 
             def flush(parts):
-                if not parts:
-                    return None
-                df = _pixel_frame(parts, 0)
-                if len(df) == 0:
-                    return None
-                st.add(df["bin1_id"].to_numpy(), df["bin2_id"].to_numpy(), df["count"].to_numpy())
-                df["bin1_id"] += ch.bin_offset
-                df["bin2_id"] += ch.bin_offset
-                return df
+                return _chrom_pixels(parts, st, ch.bin_offset)
 
             # read in index order (contiguous), feed in first-bin order
             order = {int(g): i for i, g in enumerate(genes)}
@@ -677,13 +683,15 @@ def tads(*, reference: str | Path, predict_dir: str | Path, chrom_sizes: str | P
     log.info("%s: attention map -> %s", cell or "", out_cool)
 
     # insulation and boundaries
-    ins_parts, bnd_parts = [], []
+    ins_parts, bnd_parts, bar_parts = [], [], []
     for ch in chroms:
         st = stats.get(ch.name) or _ChromStats(ch.n_bins, window_bins, ignore_diags)
         ins = st.insulation(min_coverage)
         start = np.arange(ch.n_bins, dtype=np.int64) * resolution
         end = np.minimum(start + resolution, ch.size)
         ins_parts.append(pd.DataFrame({"chrom": ch.name, "start": start, "end": end, "value": ins}))
+        bar_parts.append(pd.DataFrame({"chrom": ch.name, "start": start, "end": end,
+                                       "value": barrier[ch.name] if barrier is not None else 0.0}))
         if use_barrier:
             kb, prom = call_barrier_boundaries(barrier[ch.name], barrier_prominence, barrier_distance_bins)
         else:
@@ -698,18 +706,12 @@ def tads(*, reference: str | Path, predict_dir: str | Path, chrom_sizes: str | P
     with atomic_path(out_boundaries) as tmp:
         bnd_df.to_csv(tmp, sep="\t", header=False, index=False, float_format="%.6g")
     if out_barrier is not None:
-        parts = []
-        for ch in chroms:
-            start = np.arange(ch.n_bins, dtype=np.int64) * resolution
-            value = barrier[ch.name] if barrier is not None else np.zeros(ch.n_bins)
-            parts.append(pd.DataFrame({"chrom": ch.name, "start": start,
-                                       "end": np.minimum(start + resolution, ch.size), "value": value}))
         with atomic_path(out_barrier) as tmp:
             with open(tmp, "w") as fh:
                 if barrier is None:
                     fh.write("# the model has no learned insulation (train.model.insulation off): barrier 0\n")
-                pd.concat(parts, ignore_index=True).to_csv(fh, sep="\t", header=False, index=False,
-                                                           float_format="%.6g")
+                pd.concat(bar_parts, ignore_index=True).to_csv(fh, sep="\t", header=False, index=False,
+                                                               float_format="%.6g")
 
     # loops: second pass over the written pixels, per chromosome, in chunks
     loops = call_loops(out_cool, chroms, stats, resolution=resolution, loop_oe=loop_oe,
