@@ -8,7 +8,7 @@ the whole process wall clock (interpreter start-up, imports and output writing i
 both, each run in its own child process, best of ``--repeats``.
 
 Data sets
-    demo   the real demo bigWigs (resources/demo/k562_chr22, one constant value per region)
+    demo   the real demo bigWigs (resources/demo/k562, chr22 of them; one constant value per region)
     dense  (``--dense``, default) a synthetic bedGraph-like pair over chr22 that covers every
            base of the cCRE span with short intervals (mean 10 bp) of varying value, like an
            ENCODE fold-change bigWig; the speedup is reported on this pair
@@ -42,6 +42,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "resources" / "demo" / "k562_chr22"
+DEMO_BIGWIGS = ROOT / "resources" / "demo" / "k562"  # chr16 + chr22 bigWigs; the benchmark reads chr22
 ELEMENT_BP = 500
 RESOLUTION_BP = 10
 N_BINS = ELEMENT_BP // RESOLUTION_BP
@@ -372,7 +373,7 @@ def main(argv=None) -> int:
 
         results = {}
         if args.demo:
-            demo_bw = {t: DEMO / f"K562.{t}.bigWig" for t in TRACKS}
+            demo_bw = {t: DEMO_BIGWIGS / f"K562.{t}.bigWig" for t in TRACKS}
             results["demo"] = bench_dataset("demo bigWigs (region-constant)", ref, demo_bw, work / "demo", args, bins)
         dense_bw = None
         if args.dense:
@@ -394,7 +395,7 @@ def main(argv=None) -> int:
                                              work / "dense", args, bins)
 
         # ---- peak RSS at 1x and at tile-x cCREs (fresh child processes, same bigWigs)
-        rss_bw = dense_bw or {t: DEMO / f"K562.{t}.bigWig" for t in TRACKS}
+        rss_bw = dense_bw or {t: DEMO_BIGWIGS / f"K562.{t}.bigWig" for t in TRACKS}
         big = work / f"reference_x{args.tile}"
         derived_reference(full_ref, big, tiled(ccres, args.tile))
         r1 = run_ours(ref, rss_bw, work / "rss1.zarr")

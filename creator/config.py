@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
              "loop_min_distance": 20000, "boundaries_from": "auto", "barrier_prominence": 1.5,
              "barrier_distance_bins": 3},
     "evaluate": {"crispr": None, "crispr_cells": [], "hic": None, "truth_links": None, "truth_boundaries": None,
-                 "locus_gene": None, "n_shuffles": 1000},
+                 "locus_gene": None, "n_shuffles": 1000, "peers": [], "n_bootstrap": 1000, "seed": 0},
     "download": {"retries": 4, "backoff_s": 1.0, "timeout_s": 60.0, "dir": "resources/data"},
     "encode": None,  # creator.encode fills the section's own defaults
 }

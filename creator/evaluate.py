@@ -107,6 +107,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from creator import ranking
 from creator.errors import InputError
 from creator.io import atomic_path, chrom_sort_key, open_text, strip_version, suggest_chrom, write_tsv
 
@@ -135,66 +136,12 @@ LINKS_REQUIRED = ("chr", "start", "end", "TargetGene", "Score")
 
 
 # ---------------------------------------------------------------------------------------------
-# ranking metrics
+# ranking metrics (scikit-learn, creator.ranking)
 
-
-def _labels_scores(y, s) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y)
-    s = np.asarray(s, dtype=float)
-    if y.ndim != 1 or y.shape != s.shape:
-        raise ValueError(f"labels {y.shape} and scores {s.shape} must be 1-D of the same length")
-    if np.isnan(s).any():
-        raise ValueError("NaN scores: map them to -inf (not scored) first")
-    return y.astype(bool), s
-
-
-def _threshold_counts(y, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct thresholds (descending) with the true/false positives at ``score >= threshold``."""
-    y, s = _labels_scores(y, s)
-    if not len(s):
-        return np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64)
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted, y_sorted = s[order], y[order]
-    tp = np.cumsum(y_sorted)
-    fp = np.cumsum(~y_sorted)
-    last = np.r_[np.flatnonzero(s_sorted[1:] != s_sorted[:-1]), len(s) - 1]
-    return s_sorted[last], tp[last], fp[last]
-
-
-def precision_recall_curve(y, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(precision, recall, thresholds)`` at every distinct score, thresholds descending (tied
-    scores enter together). Empty arrays when there is no positive."""
-    thr, tp, fp = _threshold_counts(y, s)
-    if not len(thr) or tp[-1] == 0:
-        return np.empty(0), np.empty(0), np.empty(0)
-    return tp / (tp + fp), tp / tp[-1], thr
-
-
-def average_precision(y, s) -> float:
-    """Step-wise area under the PR curve: ``sum_k (R_k - R_{k-1}) * P_k`` (NaN without positives)."""
-    prec, rec, _ = precision_recall_curve(y, s)
-    if not len(prec):
-        return float("nan")
-    return float(np.sum(np.diff(np.r_[0.0, rec]) * prec))
-
-
-def auroc(y, s) -> float:
-    """Area under the ROC curve (trapezoids; ties count one half). NaN without both classes."""
-    thr, tp, fp = _threshold_counts(y, s)
-    if not len(thr) or tp[-1] == 0 or fp[-1] == 0:
-        return float("nan")
-    tpr = np.r_[0.0, tp / tp[-1]]
-    fpr = np.r_[0.0, fp / fp[-1]]
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
-
-
-def precision_at_recall(y, s, recall: float = 0.7) -> tuple[float, float]:
-    """``(precision, threshold)`` at the highest threshold whose recall is at least ``recall``."""
-    prec, rec, thr = precision_recall_curve(y, s)
-    if not len(prec):
-        return float("nan"), float("nan")
-    k = int(np.argmax(rec >= recall - 1e-12))
-    return float(prec[k]), float(thr[k])
+average_precision = ranking.average_precision
+auroc = ranking.auroc
+precision_at_recall = ranking.precision_at_recall
+precision_recall_curve = ranking.precision_recall_curve
 
 
 def distance_bins(distance) -> np.ndarray:
@@ -611,9 +558,11 @@ def read_links(path, *, genes: Iterable[str] | None = None, chunksize: int = 1_0
     keep = None if genes is None else {str(g) for g in genes} | {strip_version(str(g)) for g in genes}
     dtypes = {"chr": str, "name": str, "TargetGene": str, "TargetGeneEnsemblID": str, "gene_id": str}
     frames = []
+    chroms: set = set()
     with open_text(path) as fh:
         for chunk in pd.read_csv(fh, sep="\t", usecols=use, dtype=dtypes, chunksize=chunksize,
                                  na_values=["NA", "NaN", "nan", ""], keep_default_na=False):
+            chroms |= set(chunk["chr"].astype(str).unique())
             if keep is not None:
                 m = chunk["TargetGene"].astype(str).isin(keep)
                 for c in ("gene_id", "TargetGeneEnsemblID"):
@@ -645,6 +594,7 @@ def read_links(path, *, genes: Iterable[str] | None = None, chunksize: int = 1_0
     for c in (*LINK_SCORES, "dnase", "h3k27ac"):
         if c in df:
             out[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    out.attrs["chroms"] = sorted(chroms, key=chrom_sort_key)
     return out
 
 
@@ -794,54 +744,214 @@ def _coverage_message(bench: Benchmark, links) -> str:
             f"{len(bg)} gene(s) ({few(bg, 5)}); {len(lg & bg)} gene(s) in common")
 
 
+def _ci_rows(cell_type, method, metric, values, n, label, *, level: float = 0.95) -> list[dict]:
+    ci = ranking.Interval.of(values, level)
+    pct = int(round(level * 100))
+    return [_row(cell_type, method, f"{metric}_ci{pct}_low", ci.low, n, label),
+            _row(cell_type, method, f"{metric}_ci{pct}_high", ci.high, n, label)]
+
+
 def score_pairs(pairs: pd.DataFrame, methods: list[str], *, name: str, cell_type: str,
-                method_prefix: str | None = None, recall: float = 0.7) -> tuple[list[dict], dict, dict]:
-    """Summary rows, a JSON-ready dict and PR curves (``{bin: {method: (recall, precision, auprc)}}``)
-    for joined ``pairs`` (:func:`join_pairs`), overall and per distance bin."""
+                method_prefix: str | None = None, recall: float = 0.7, n_boot: int = 1000, seed: int = 0,
+                baselines: Iterable[str] = BASELINES, labels: Mapping[str, str] | None = None
+                ) -> tuple[list[dict], dict, dict]:
+    """Summary rows, a JSON-ready dict and PR curves (``{bin: {method: (recall, precision, auprc,
+    ci_low, ci_high)}}``) for joined ``pairs`` (:func:`join_pairs`), overall and per distance bin.
+
+    With ``n_boot`` > 0, every metric gets a 95% percentile bootstrap interval (pairs resampled
+    with replacement, seeded, the same resamples for every method: :func:`creator.ranking.bootstrap`)
+    and every method that is not a baseline gets the paired interval of its AUPRC minus each
+    baseline's (``<name>_auprc_minus_<baseline>`` with ``_ci95_low``/``_ci95_high`` and
+    ``_p_le_0``, the fraction of resamples where it does not beat the baseline). ``labels`` maps a
+    method column to its summary name (default ``<method_prefix>/<method>``)."""
     rows, res, curves = [], {}, {}
     pct = int(round(recall * 100))
-    labels = pairs["positive"].to_numpy(bool)
+    labels_of = dict(labels or {})
+    y_all = pairs["positive"].to_numpy(bool)
     bins = pairs["distance_bin"].to_numpy(dtype=object)
     n_ns = int((~pairs["scored"]).sum())
     rows.append(_row(cell_type, "pairs", f"{name}_n_not_scored", n_ns, len(pairs)))
-    for label in (ALL, *[b[0] for b in DISTANCE_BINS]):
+    base = [b for b in baselines if b in methods]
+    for k_bin, label in enumerate((ALL, *[b[0] for b in DISTANCE_BINS])):
         m = np.ones(len(pairs), bool) if label == ALL else bins == label
-        y = labels[m]
+        y = y_all[m]
         n, npos = int(m.sum()), int(y.sum())
         entry = dict(n_pairs=n, n_positive=npos, n_not_scored=int((~pairs["scored"].to_numpy()[m]).sum()),
                      prevalence=npos / n if n else float("nan"), methods={})
         rows += [_row(cell_type, "pairs", f"{name}_n_positive", npos, n, label),
                  _row(cell_type, "pairs", f"{name}_prevalence", entry["prevalence"], n, label)]
         curves[label] = dict(n=n, n_positive=npos, prevalence=entry["prevalence"], methods={})
+        scores = {meth: pairs[meth].to_numpy(float)[m] for meth in methods}
+        boot = (ranking.bootstrap(y, scores, n_boot=n_boot, seed=seed + k_bin, recall=recall)
+                if n_boot and npos else {})
         for meth in methods:
-            full = f"{method_prefix}/{meth}" if method_prefix else meth
-            s = pairs[meth].to_numpy(float)[m]
-            ap = average_precision(y, s)
-            roc = auroc(y, s)
-            p70, t70 = precision_at_recall(y, s, recall)
-            entry["methods"][meth] = dict(auprc=ap, auroc=roc, **{f"precision_at_{pct}pct_recall": p70},
-                                          **{f"threshold_at_{pct}pct_recall": t70})
-            rows += [_row(cell_type, full, f"{name}_auprc", ap, n, label),
-                     _row(cell_type, full, f"{name}_auroc", roc, n, label),
-                     _row(cell_type, full, f"{name}_precision_at_{pct}pct_recall", p70, n, label)]
+            full = labels_of.get(meth) or (f"{method_prefix}/{meth}" if method_prefix else meth)
+            pm = ranking.point_metrics(y, scores[meth], recall)
+            values = {f"{name}_auprc": pm["auprc"], f"{name}_auroc": pm["auroc"],
+                      f"{name}_precision_at_{pct}pct_recall": pm["precision_at_recall"]}
+            e = dict(auprc=pm["auprc"], auroc=pm["auroc"], **{f"precision_at_{pct}pct_recall": pm["precision_at_recall"]},
+                     **{f"threshold_at_{pct}pct_recall": pm["threshold_at_recall"]})
+            ci = (float("nan"), float("nan"))
+            for (metric, v), key in zip(values.items(), ranking.METRICS):
+                rows.append(_row(cell_type, full, metric, v, n, label))
+                if boot:
+                    rows += _ci_rows(cell_type, full, metric, boot[meth][key], n, label)
+                    iv = ranking.Interval.of(boot[meth][key])
+                    e[f"{key}_ci95"] = [iv.low, iv.high]
+                    if key == "auprc":
+                        ci = (iv.low, iv.high)
+            if boot and meth not in base:
+                e["auprc_minus"] = {}
+                for b in base:
+                    diff = boot[meth]["auprc"] - boot[b]["auprc"]
+                    metric = f"{name}_auprc_minus_{b}"
+                    point = pm["auprc"] - average_precision(y, scores[b])
+                    ok = np.isfinite(diff)
+                    p_le = float((diff[ok] <= 0).mean()) if ok.any() else float("nan")
+                    rows.append(_row(cell_type, full, metric, point, n, label))
+                    rows += _ci_rows(cell_type, full, metric, diff, n, label)
+                    rows.append(_row(cell_type, full, f"{metric}_p_le_0", p_le, n, label))
+                    iv = ranking.Interval.of(diff)
+                    e["auprc_minus"][b] = dict(value=point, ci95=[iv.low, iv.high], p_le_0=p_le)
+            entry["methods"][meth] = e
             if npos:
-                prec, rec, _ = precision_recall_curve(y, s)
-                curves[label]["methods"][meth] = (rec, prec, ap)
+                prec, rec, _ = precision_recall_curve(y, scores[meth])
+                curves[label]["methods"][labels_of.get(meth, meth)] = (rec, prec, pm["auprc"], *ci)
         res[label] = entry
     return rows, res, curves
 
 
+@dataclass
+class Peer:
+    """Another method's predictions to score on the same pairs (``evaluate.peers``): ``name``,
+    the file and the column holding its score (higher = stronger link)."""
+
+    name: str
+    path: str
+    column: str
+
+
+PEER_COLUMNS = {"chrom": ("chr", "chrom"), "start": ("start", "chromStart"), "end": ("end", "chromEnd"),
+                "symbol": ("TargetGene", "measuredGeneSymbol"),
+                "ensembl": ("TargetGeneEnsemblID", "TargetGeneEnsembl_ID", "measuredGeneEnsemblId")}
+
+
+def parse_peer(spec: str) -> Peer:
+    """``NAME=PATH:COLUMN`` (the command line's ``--peer``) -> :class:`Peer`."""
+    name, sep, rest = spec.partition("=")
+    path, sep2, column = rest.rpartition(":")
+    if not (sep and sep2 and name and path and column):
+        raise InputError(f"--peer {spec!r} is not NAME=PATH:COLUMN",
+                         fix="e.g. --peer ABC=abc_predictions.tsv.gz:ABC.Score")
+    return Peer(name, path, column)
+
+
+def read_peer(peer: Peer, *, genes: Iterable[str] | None = None, cell_type: str | None = None) -> pd.DataFrame:
+    """A peer's prediction table (ENCODE-rE2G prediction format: ``chr start end TargetGene`` and the
+    score column; ``chrom chromStart chromEnd measuredGeneSymbol`` also accepted) as a link-table
+    frame for :func:`join_pairs` with the score in a column named after the peer. Rows of other
+    cell types are dropped when a ``CellType`` column holds ``cell_type``; only ``genes`` are kept."""
+    path = Path(peer.path)
+    if not path.exists():
+        raise InputError(f"prediction file of peer {peer.name!r} does not exist", path=path,
+                         fix="check evaluate.peers (name, url, score_column)")
+    with open_text(path) as fh:
+        header = fh.readline().rstrip("\n\r").split("\t")
+    cols = {}
+    for key, options in PEER_COLUMNS.items():
+        hit = [c for c in options if c in header]
+        if not hit and key != "ensembl":
+            raise InputError(f"peer {peer.name!r}: no column {' or '.join(options)} (it has: {', '.join(header[:12])}"
+                             f"{', ...' if len(header) > 12 else ''})", path=path, line=1,
+                             fix="give a prediction table in the ENCODE-rE2G format (chr start end TargetGene ...)")
+        if hit:
+            cols[key] = hit[0]
+    if peer.column not in header:
+        raise InputError(f"peer {peer.name!r}: no score column {peer.column!r}", path=path, line=1,
+                         fix=f"set score_column to one of: {', '.join(header)}")
+    use = list(cols.values()) + [peer.column] + (["CellType"] if "CellType" in header else [])
+    df = _read_table(path, what=f"prediction file of peer {peer.name!r}", usecols=use,
+                     dtype={c: str for c in use if c != peer.column})
+    if cell_type is not None and "CellType" in df.columns:
+        cells = set(df["CellType"].astype(str))
+        if cell_type in cells:
+            df = df[df["CellType"].astype(str) == cell_type]
+        else:
+            log.info("%s: peer %s has CellType %s, not %s: all rows used", path, peer.name,
+                     ", ".join(sorted(cells)[:3]), cell_type)
+    if genes is not None:
+        keep = {str(g) for g in genes}
+        m = df[cols["symbol"]].astype(str).isin(keep)
+        if "ensembl" in cols:
+            m |= df[cols["ensembl"]].astype(str).map(strip_version).isin(keep)
+        df = df[m]
+    out = pd.DataFrame({"chrom": df[cols["chrom"]].astype(str).to_numpy(),
+                        "start": pd.to_numeric(df[cols["start"]]).to_numpy(np.int64),
+                        "end": pd.to_numeric(df[cols["end"]]).to_numpy(np.int64),
+                        "name": "", "symbol": df[cols["symbol"]].astype(str).to_numpy()})
+    ens = df[cols["ensembl"]] if "ensembl" in cols else pd.Series([None] * len(df), dtype=object)
+    out["ensembl"] = ens.map(lambda x: strip_version(x) if isinstance(x, str) and x.startswith("ENS") else None
+                             ).to_numpy(dtype=object)
+    out["gene_id"] = out["ensembl"].where(out["ensembl"].notna(), out["symbol"])
+    out["distance"] = np.nan
+    out[peer.name] = pd.to_numeric(df[peer.column], errors="coerce").to_numpy(float)
+    return out
+
+
+def links_table(entry: dict, labels: Mapping[str, str]) -> pd.DataFrame:
+    """The report's table of one distance bin of :func:`score_pairs`' result: one row per method,
+    best AUPRC first, with its interval and its paired difference to each baseline."""
+    rows = []
+    for meth, e in entry["methods"].items():
+        r = dict(method=labels.get(meth, meth), auprc=e["auprc"], auprc_ci95_low=e.get("auprc_ci95", [np.nan])[0],
+                 auprc_ci95_high=e.get("auprc_ci95", [np.nan, np.nan])[1], auroc=e["auroc"],
+                 auroc_ci95_low=e.get("auroc_ci95", [np.nan])[0], auroc_ci95_high=e.get("auroc_ci95", [np.nan, np.nan])[1],
+                 precision_at_70pct_recall=e.get("precision_at_70pct_recall", np.nan))
+        for b, d in e.get("auprc_minus", {}).items():
+            r[f"auprc_minus_{b}"] = d["value"]
+            r[f"auprc_minus_{b}_ci95_low"], r[f"auprc_minus_{b}_ci95_high"] = d["ci95"]
+        rows.append(r)
+    df = pd.DataFrame(rows)
+    df.insert(1, "n_pairs", entry["n_pairs"])
+    df.insert(2, "n_positive", entry["n_positive"])
+    return df.sort_values("auprc", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def restrict_to_run(pairs: pd.DataFrame, chroms: Iterable[str]) -> tuple[pd.DataFrame, dict]:
+    """Joined pairs (:func:`join_pairs`) restricted to what the run predicted: pairs on a chromosome
+    the link table does not cover, or of a gene it does not have, are left out (they say nothing
+    about the run). A pair of a predicted gene with no overlapping cCRE stays (ranked last), as in
+    the ENCODE-rE2G benchmark. Returns the kept pairs and ``{reason: count}`` of those left out."""
+    chroms = set(map(str, chroms))
+    off_chrom = ~pairs["chrom"].astype(str).isin(chroms).to_numpy()
+    no_gene = (pairs["reason"].to_numpy(dtype=object) == "gene not in links") & ~off_chrom
+    left = {"chromosome not in the run": int(off_chrom.sum()), "gene not in the run": int(no_gene.sum())}
+    return pairs[~(off_chrom | no_gene)].reset_index(drop=True), left
+
+
 def evaluate_links(links, truth: Benchmark, out, *, cell_type: str, model: str | None = None,
-                   max_distance: float | None = None, drop_not_scored: bool = False, plot: bool = True) -> dict:
+                   max_distance: float | None = None, drop_not_scored: bool = False, plot: bool = True,
+                   peers: Iterable[Peer] = (), n_boot: int = 1000, seed: int = 0) -> dict:
     """Score a link table (path or :func:`read_links` frame) against ``truth`` (:func:`read_benchmark`
-    or :func:`read_truth_links`); write summary.tsv, links.json, pairs.tsv.gz, pr_curves.png."""
+    or :func:`read_truth_links`) and the ``peers``' predictions on the same pairs; write
+    summary.tsv, links.json, pairs.tsv.gz, pr_curves.png."""
     out = Path(out)
     genes = set(truth.pairs["gene_symbol"]) | {g for g in truth.pairs["gene_ensembl"] if g}
     src = str(links) if not isinstance(links, pd.DataFrame) else "<DataFrame>"
     table = read_links(links, genes=genes) if not isinstance(links, pd.DataFrame) else links.copy()
+    run_chroms = table.attrs.get("chroms") or sorted(set(table["chrom"].astype(str)), key=chrom_sort_key)
     add_baselines(table)
     methods = score_methods(table)
     pairs = join_pairs(truth, table, methods)
+    n_bench = len(pairs)
+    pairs, left_out = restrict_to_run(pairs, run_chroms)
+    n_left = sum(left_out.values())
+    log.info("%s: %d of %d benchmark pairs are on the run's chromosomes (%s) and genes; left out: %s",
+             cell_type, len(pairs), n_bench, ", ".join(run_chroms), left_out)
+    if left_out["gene not in the run"]:
+        miss = sorted(set(truth.pairs["gene_symbol"]) - set(table["symbol"]))
+        log.info("benchmark genes not in the link table (left out): %s%s", ", ".join(miss[:20]),
+                 f", ... ({len(miss)} in all)" if len(miss) > 20 else "")
     n_before = len(pairs)
     if max_distance is not None:
         d = pairs["distance"].to_numpy(float)
@@ -851,38 +961,64 @@ def evaluate_links(links, truth: Benchmark, out, *, cell_type: str, model: str |
                          path=truth.source,
                          fix="check that the benchmark and the link table are of the same assembly, "
                              "chromosome naming and cell type, and that the links cover the benchmark's genes")
+    peers = list(peers)
+    peer_cols = []
+    for peer in peers:
+        if peer.name in pairs.columns or peer.name in methods:
+            raise InputError(f"peer name {peer.name!r} clashes with a column of the evaluation",
+                             fix="give the peer another name")
+        ptable = read_peer(peer, genes=genes, cell_type=truth.cell_type or cell_type)
+        joined = join_pairs(Benchmark(pairs[list(truth.pairs.columns)], truth.source, truth.name, len(pairs)),
+                            ptable, [peer.name])
+        pairs[peer.name] = joined[peer.name].to_numpy(float)
+        n_pred = int(np.isfinite(pairs[peer.name]).sum())
+        log.info("peer %s (%s, column %s): %d of %d pairs predicted (the rest ranked last)", peer.name, peer.path,
+                 peer.column, n_pred, len(pairs))
+        peer_cols.append(peer.name)
     n_ns = int((~pairs["scored"]).sum())
     reasons = {str(k): int(v) for k, v in pairs.loc[~pairs["scored"], "reason"].value_counts().items()}
     log.info("%s: %d pairs (%d positive), %d not scored (%s)", cell_type, len(pairs), int(pairs["positive"].sum()),
              n_ns, reasons)
     scored_pairs = pairs[pairs["scored"]].reset_index(drop=True) if drop_not_scored else pairs
-    rows, res, curves = score_pairs(scored_pairs, methods, name=truth.name, cell_type=cell_type, method_prefix=model)
+    labels = {p: f"peer/{p}" for p in peer_cols}
+    rows, res, curves = score_pairs(scored_pairs, methods + peer_cols, name=truth.name, cell_type=cell_type,
+                                    method_prefix=model, n_boot=n_boot, seed=seed, labels=labels)
     if drop_not_scored:  # report how many were dropped
         rows[0] = _row(cell_type, "pairs", f"{truth.name}_n_not_scored", n_ns, len(pairs))
+    rows += [_row(cell_type, "pairs", f"{truth.name}_n_benchmark", n_bench, n_bench),
+             _row(cell_type, "pairs", f"{truth.name}_n_left_out_chromosome", left_out["chromosome not in the run"],
+                  n_bench),
+             _row(cell_type, "pairs", f"{truth.name}_n_left_out_gene", left_out["gene not in the run"], n_bench)]
     write_summary(rows, out / "summary.tsv")
     cols = ["pair", "chrom", "start", "end", "gene_symbol", "gene_ensembl", "positive", "distance", "distance_bin",
-            "scored", "reason", "n_ccres", "ccres", *methods]
+            "scored", "reason", "n_ccres", "ccres", *methods, *peer_cols]
     write_tsv(pairs[cols], out / "pairs.tsv.gz", float_format="%.6g", na_rep="NA", compression="gzip")
     info = dict(cell_type=cell_type, model=model, benchmark=truth.source, name=truth.name, links=src,
                 benchmark_rows=truth.n_rows, benchmark_invalid=truth.n_invalid,
-                benchmark_invalid_reasons=truth.invalid_reasons, pairs=len(pairs),
+                benchmark_invalid_reasons=truth.invalid_reasons, benchmark_pairs=n_bench,
+                run_chromosomes=run_chroms, left_out=left_out, left_out_total=n_left, pairs=len(pairs),
                 pairs_beyond_max_distance=n_before - len(pairs), max_distance=max_distance,
                 positives=int(pairs["positive"].sum()), not_scored=n_ns, not_scored_reasons=reasons,
                 not_scored_positives=int((pairs["positive"] & ~pairs["scored"]).sum()),
                 not_scored_handling="dropped" if drop_not_scored else "ranked last (score -inf)",
-                methods=methods, score_orientation={m: ("-" + m) if SCORE_SIGN.get(m, 1.0) < 0 else m
-                                                    for m in methods},
+                methods=methods, peers=[dict(name=p.name, file=p.path, column=p.column) for p in peers],
+                score_orientation={m: ("-" + m) if SCORE_SIGN.get(m, 1.0) < 0 else m for m in methods},
+                bootstrap=dict(n=n_boot, seed=seed, level=0.95, resampled="pairs", paired=True),
                 abc=dict(activity="sqrt(dnase * h3k27ac)",
-                                          contact=f"(|distance| + {ABC_PSEUDO_BP}) ** -{ABC_GAMMA}",
-                                          normalised="per gene window"),
+                         contact=f"(|distance| + {ABC_PSEUDO_BP}) ** -{ABC_GAMMA}",
+                         normalised="per gene window"),
                 distance_bins={b[0]: [b[1], b[2]] for b in DISTANCE_BINS}, metrics=res)
     write_json(info, out / "links.json")
+    write_tsv(links_table(res[ALL], labels={**{m: (f"{model}/{m}" if model else m) for m in methods}, **labels}),
+              out / "links_table.tsv", float_format="%.3f", na_rep="NA")
     if plot:
         from creator import plots
 
+        n_pos = int(pairs["positive"].sum())
         plots.pr_curves(curves, out / "pr_curves.png",
                         title=" ".join(x for x in (cell_type, model, "vs", truth.name,
-                                                   f"({Path(truth.source).name})") if x))
+                                                   f"({Path(truth.source).name}: {len(pairs)} pairs, {n_pos} positive;"
+                                                   f" {n_left} off the run left out)") if x))
     return info
 
 
@@ -1554,6 +1690,10 @@ def add_cli(sub) -> None:
     p.add_argument("--max-distance", type=float, help="leave out pairs farther than this (bp) from the TSS")
     p.add_argument("--drop-not-scored", action="store_true",
                    help="leave out pairs without an overlapping cCRE instead of ranking them last")
+    p.add_argument("--peer", action="append", default=[], metavar="NAME=PATH:COLUMN",
+                   help="another method's predictions to score on the same pairs (repeatable)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_cli_links)
 
@@ -1601,7 +1741,8 @@ def _cli_links(args) -> int:
         truth = read_truth_links(args.truth_links, exclude_own_promoter=not args.keep_own_promoter,
                                  name=args.name or "planted")
     evaluate_links(args.links, truth, args.out, cell_type=args.cell, model=args.model,
-                   max_distance=args.max_distance, drop_not_scored=args.drop_not_scored)
+                   max_distance=args.max_distance, drop_not_scored=args.drop_not_scored,
+                   peers=[parse_peer(p) for p in args.peer], n_boot=args.n_boot, seed=args.seed)
     return 0
 
 

@@ -105,17 +105,21 @@ def expression_scatter(tables: Mapping[str, pd.DataFrame], out, *, title: str | 
 
 def pr_curves(curves: Mapping[str, dict], out, *, title: str | None = None) -> Path:
     """``curves``: ``{bin: {"n", "n_positive", "prevalence", "methods": {method: (recall, precision,
-    auprc)}}}`` (as :func:`creator.evaluate.score_pairs` returns); one panel per bin."""
+    auprc[, ci_low, ci_high])}}}`` (as :func:`creator.evaluate.score_pairs` returns); one panel per
+    bin; the legend gives each AUPRC with its 95% bootstrap interval when there is one."""
     bins = list(curves)
     fig, axes = plt.subplots(1, len(bins), figsize=(4.0 * len(bins), 5.2), squeeze=False)
     for ax, b in zip(axes[0], bins):
         entry = curves[b]
-        for meth, (rec, prec, ap) in entry["methods"].items():
-            st = METHOD_STYLE.get(meth, dict(color=None, ls="-", label=meth))
+        for k, (meth, curve) in enumerate(entry["methods"].items()):
+            rec, prec, ap = curve[:3]
+            st = METHOD_STYLE.get(meth) or (dict(color=f"C{k % 10}", ls="-.", label=meth.replace("peer/", "peer: "))
+                                            if meth.startswith("peer/") else dict(color=None, ls="-", label=meth))
+            ci = f" [{_fmt(curve[3], 2)}-{_fmt(curve[4], 2)}]" if len(curve) >= 5 and np.isfinite(curve[3]) else ""
             # step plot, starting at recall 0 with the first precision
             # precision P_k holds over recall (R_k-1, R_k]: the step-wise AUPRC is the area under it
             ax.step(np.r_[0, rec], np.r_[prec[:1], prec], where="pre", color=st["color"], ls=st["ls"], lw=1.4,
-                    label=f"{st['label']} ({_fmt(ap, 3)})")
+                    label=f"{st['label']} ({_fmt(ap, 3)}{ci})")
         prev = entry.get("prevalence")
         if prev is not None and np.isfinite(prev):
             ax.axhline(prev, color="k", lw=0.8, ls=":", label=f"prevalence ({_fmt(prev, 3)})")
@@ -127,7 +131,8 @@ def pr_curves(curves: Mapping[str, dict], out, *, title: str | None = None) -> P
         ax.set_ylabel("precision")
         ax.grid(alpha=0.3)
         if entry["methods"]:
-            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, title="AUPRC",
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1,
+                      title="AUPRC [95% bootstrap interval]",
                       title_fontsize=7, frameon=False)
         else:
             ax.text(0.5, 0.5, "no positive pair", ha="center", va="center", transform=ax.transAxes, color="grey")

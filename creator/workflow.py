@@ -51,6 +51,11 @@ class Sources:
                 url = src["url"]
                 suffix = file_suffix(url.split("::")[0])
                 self.evaluate[key] = self._add(f"{dl}/evaluate/{key}{suffix}", url.split("::")[0], src.get("md5"))
+        self.peers: dict[str, str] = {}
+        for peer in ev.get("peers") or []:
+            url = peer["url"]
+            self.peers[peer["name"]] = self._add(f"{dl}/evaluate/peer_{peer['name']}{file_suffix(url)}", url,
+                                                 peer.get("md5"))
         for s in samples:
             path = self._add(f"{dl}/{s.cell_type}/{s.assay}{file_suffix(s.url)}", s.url, s.md5)
             if s.assay == RNASEQ:

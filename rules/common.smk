@@ -76,6 +76,18 @@ def link_truth_arg(cell, truth):
     return f"{flag} {shlex.quote(truth[0])}"
 
 
+def peer_inputs(cell):
+    """Peers' predictions scored beside ours wherever links are scored against CRISPRi."""
+    if not (SRC.evaluate.get("crispr") and cell in EVAL["crispr_cells"]):
+        return []
+    return [SRC.peers[p["name"]] for p in EVAL["peers"]]
+
+
+def peer_args(cell, paths):
+    peers = EVAL["peers"] if paths else []
+    return " ".join(shlex.quote(f"--peer={p['name']}={path}:{p['score_column']}") for p, path in zip(peers, paths))
+
+
 def hic_input(cell):
     hic = EVAL["hic"]
     return [SRC.evaluate["hic"]] if hic and cell in hic["cells"] else []

@@ -28,8 +28,15 @@ rule evaluate_links:
     input:
         links=f"{OUT}/links/{MODEL}/{{cell}}/links.tsv.gz",
         truth=lambda wc: link_truth(wc.cell),
+        peers=lambda wc: peer_inputs(wc.cell),
     output:
         summary=f"{OUT}/eval/{MODEL}/links/{{cell}}/summary.tsv",
+        table=report(
+            f"{OUT}/eval/{MODEL}/links/{{cell}}/links_table.tsv",
+            caption="../report/links_table.rst",
+            category="Links",
+            subcategory="{cell}",
+        ),
         pr=report(
             f"{OUT}/eval/{MODEL}/links/{{cell}}/pr_curves.png",
             caption="../report/links.rst",
@@ -38,14 +45,18 @@ rule evaluate_links:
         ),
     params:
         truth=lambda wc, input: link_truth_arg(wc.cell, input.truth),
+        peers=lambda wc, input: peer_args(wc.cell, input.peers),
         out=lambda wc, output: os.path.dirname(output.summary),
         model=MODEL,
+        n_boot=EVAL["n_bootstrap"],
+        seed=EVAL["seed"],
     log:
         f"{LOGS}/eval/{MODEL}/links/{{cell}}.log",
     conda:
         ENV_CPU
     shell:
         "python -m creator evaluate-links --links {input.links:q} --cell {wildcards.cell} {params.truth}"
+        " {params.peers} --n-boot {params.n_boot} --seed {params.seed}"
         " --model {params.model} --out {params.out:q} 2> {log:q}"
 
 

@@ -10,6 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "resources" / "demo" / "k562_chr22"
+DEMO_BIGWIGS = REPO / "resources" / "demo" / "k562"  # the demo bigWigs: chr16 + chr22
 
 
 def write(path: Path, text: str) -> Path:

@@ -170,7 +170,9 @@ def make_links_and_benchmark(tmp_path, *, n_genes=12, per_gene=150, prevalence=0
              dict(chrom="chr1", chromStart=1_000_100, chromEnd=1_000_600, measuredGeneSymbol="NOPE",
                   Regulated=False, ValidConnection="TRUE", startTSS=1_000_000, CellType="K562"),   # gene not in links
              dict(chrom="chr1", chromStart=1_000_100, chromEnd=1_000_600, measuredGeneSymbol="G0",
-                  Regulated=True, ValidConnection="PromoterElement", startTSS=1_000_000, CellType="K562")]  # filtered
+                  Regulated=True, ValidConnection="PromoterElement", startTSS=1_000_000, CellType="K562"),  # filtered
+             dict(chrom="chr2", chromStart=5_000, chromEnd=5_500, measuredGeneSymbol="OTHER", Regulated=True,
+                  ValidConnection="TRUE", startTSS=9_000, CellType="K562")]   # a chromosome the run did not predict
     bdf = pd.concat([pd.DataFrame(bench), pd.DataFrame(extra)], ignore_index=True)
     ldf = pd.DataFrame(links)[LINK_HEADER]
     # the max rule: a pair over two cCREs is positive when either is: fix attention ordering by
@@ -187,8 +189,12 @@ def test_crispr_join_perfect_random_reversed(tmp_path):
     bench = ev.read_benchmark(bpath, cell_type="K562")
     assert bench.n_invalid == 1
     info = ev.evaluate_links(lpath, bench, tmp_path / "out", cell_type="K562", model="m", plot=False)
-    assert info["not_scored"] == 2
-    assert info["not_scored_reasons"] == {"no overlapping cCRE": 1, "gene not in links": 1}
+    # the pair of a gene the run has no links for and the pair on chr2 say nothing about the run:
+    # left out and counted; the pair of a predicted gene without an overlapping cCRE ranks last
+    assert info["left_out"] == {"chromosome not in the run": 1, "gene not in the run": 1}
+    assert info["benchmark_pairs"] == info["pairs"] + 2 and info["run_chromosomes"] == ["chr1"]
+    assert info["not_scored"] == 1
+    assert info["not_scored_reasons"] == {"no overlapping cCRE": 1}
     pairs = pd.read_csv(tmp_path / "out" / "pairs.tsv.gz", sep="\t")
     # elements spanning two cCREs took the max of both
     two = pairs[pairs["n_ccres"] == 2]
@@ -215,8 +221,20 @@ def test_crispr_join_perfect_random_reversed(tmp_path):
     pr = summary[(summary["method"] == "pairs") & (summary["metric"] == "crispr_n_positive")]
     assert set(pr["distance_bin"]) == {"all", "0-10kb", "10-100kb", "100kb-2.5Mb"}
     assert pr.loc[pr["distance_bin"] == "all", "value"].item() == info["positives"]
-    assert {"crispr_auprc", "crispr_auroc", "crispr_precision_at_70pct_recall", "crispr_prevalence",
-            "crispr_n_positive", "crispr_n_not_scored"} == set(summary["metric"])
+    point = {"crispr_auprc", "crispr_auroc", "crispr_precision_at_70pct_recall"}
+    paired = {f"crispr_auprc_minus_{b}{x}" for b in ("baseline_distance", "baseline_abc")
+              for x in ("", "_ci95_low", "_ci95_high", "_p_le_0")}
+    assert (point | {f"{m}_ci95_{x}" for m in point for x in ("low", "high")} | paired
+            | {"crispr_prevalence", "crispr_n_positive", "crispr_n_not_scored", "crispr_n_benchmark",
+               "crispr_n_left_out_chromosome", "crispr_n_left_out_gene"}) == set(summary["metric"])
+    left = summary[summary["metric"].str.startswith("crispr_n_left_out")].set_index("metric")["value"]
+    assert left.to_dict() == {"crispr_n_left_out_chromosome": 1, "crispr_n_left_out_gene": 1}
+    # a perfect score: its interval is [1, 1]; the reversed Score is below every baseline, surely
+    ci = summary[(summary["method"] == "m/attention") & (summary["distance_bin"] == "all")].set_index("metric")
+    assert ci.loc["crispr_auprc_ci95_low", "value"] == pytest.approx(1.0)
+    sc = summary[(summary["method"] == "m/Score") & (summary["distance_bin"] == "all")].set_index("metric")
+    assert sc.loc["crispr_auprc_minus_baseline_distance_ci95_high", "value"] < 0
+    assert sc.loc["crispr_auprc_minus_baseline_distance_p_le_0", "value"] == 1.0
     row = summary[(summary["method"] == "m/attention") & (summary["metric"] == "crispr_auprc")
                   & (summary["distance_bin"] == "all")]
     assert row["value"].item() == pytest.approx(1.0) and row["n"].item() == info["pairs"]
@@ -224,9 +242,9 @@ def test_crispr_join_perfect_random_reversed(tmp_path):
     assert js["benchmark_invalid_reasons"] == {"PromoterElement": 1}
     # dropping the not-scored pairs keeps the count in the summary
     info2 = ev.evaluate_links(lpath, bench, tmp_path / "out2", cell_type="K562", drop_not_scored=True, plot=False)
-    assert info2["metrics"]["all"]["n_pairs"] == info["pairs"] - 2
+    assert info2["metrics"]["all"]["n_pairs"] == info["pairs"] - 1
     s2 = pd.read_csv(tmp_path / "out2" / "summary.tsv", sep="\t")
-    assert s2.loc[s2["metric"] == "crispr_n_not_scored", "value"].item() == 2
+    assert s2.loc[s2["metric"] == "crispr_n_not_scored", "value"].item() == 1
 
 
 def test_isp_delta_is_ranked_by_predicted_loss():
@@ -616,3 +634,66 @@ def test_cli_links_hic_and_summary(tmp_path, capsys, monkeypatch):
     assert "measuredGeneSymbol, Regulated" in err and "bad.tsv" in err
     with pytest.raises(InputError, match="summary table lacks"):
         ev.combine_summaries([bad])
+
+
+def test_genome_wide_benchmark_gives_the_figures_of_its_slice(tmp_path):
+    """Pairs on chromosomes the run did not predict (or of genes it has no links for) are left out
+    and counted, so the genome-wide file scores like its slice on the run's chromosome."""
+    lpath, bpath, ldf, bdf = make_links_and_benchmark(tmp_path)
+    rng = np.random.default_rng(1)
+    other = pd.DataFrame(dict(chrom=rng.choice(["chr3", "chr7", "chrX"], 500), chromStart=np.arange(500) * 10_000,
+                              measuredGeneSymbol=[f"X{i % 40}" for i in range(500)], Regulated=rng.random(500) < 0.3,
+                              ValidConnection="TRUE", startTSS=5_000, CellType="K562"))
+    other["chromEnd"] = other["chromStart"] + 500
+    genome = pd.concat([bdf, other], ignore_index=True)
+    gpath = tmp_path / "genome.tsv"
+    genome.to_csv(gpath, sep="\t", index=False)
+    chr1 = bdf[bdf["chrom"] == "chr1"]
+    spath = tmp_path / "slice.tsv"
+    chr1.to_csv(spath, sep="\t", index=False)
+    kw = dict(cell_type="K562", model="m", plot=False, n_boot=200)
+    g = ev.evaluate_links(lpath, ev.read_benchmark(gpath, cell_type="K562"), tmp_path / "g", **kw)
+    s = ev.evaluate_links(lpath, ev.read_benchmark(spath, cell_type="K562"), tmp_path / "s", **kw)
+    assert g["left_out"] == {"chromosome not in the run": 501, "gene not in the run": 1}
+    assert s["left_out"] == {"chromosome not in the run": 0, "gene not in the run": 1}
+    assert g["pairs"] == s["pairs"] and g["metrics"] == s["metrics"]
+    sg = pd.read_csv(tmp_path / "g" / "summary.tsv", sep="\t")
+    ss = pd.read_csv(tmp_path / "s" / "summary.tsv", sep="\t")
+    counts = sg["metric"].str.match(r"crispr_n_(benchmark|left_out)")
+    pd.testing.assert_frame_equal(sg[~counts].reset_index(drop=True), ss[~ss["metric"].str.match(
+        r"crispr_n_(benchmark|left_out)")].reset_index(drop=True))
+    assert sg.set_index("metric").loc["crispr_n_left_out_chromosome", "value"] == 501
+
+
+def test_peer_predictions_are_scored_on_the_same_pairs(tmp_path):
+    lpath, bpath, ldf, bdf = make_links_and_benchmark(tmp_path)
+    bench = ev.read_benchmark(bpath, cell_type="K562")
+    # a peer in the ENCODE-rE2G prediction format that predicts genes G0-G5 only, with the
+    # perfect attention column as its score, and its Ensembl ids in ABC's column spelling
+    rows = ldf[ldf["TargetGene"].str.match(r"G[0-5]$")]
+    peer = pd.DataFrame(dict(chr=rows["chr"], start=rows["start"], end=rows["end"], TargetGene=rows["TargetGene"],
+                             TargetGeneEnsembl_ID=rows["TargetGeneEnsemblID"], CellType="K562_chr1",
+                             **{"ABC.Score": rows["attention"]}))
+    ppath = tmp_path / "peer.tsv.gz"
+    peer.to_csv(ppath, sep="\t", index=False, compression="gzip")
+    info = ev.evaluate_links(lpath, bench, tmp_path / "out", cell_type="K562", model="m", plot=True, n_boot=100,
+                             peers=[ev.parse_peer(f"ABC={ppath}:ABC.Score")])
+    m = info["metrics"]["all"]["methods"]["ABC"]
+    pairs = pd.read_csv(tmp_path / "out" / "pairs.tsv.gz", sep="\t")
+    half = pairs["gene_symbol"].str.match(r"G[0-5]$")
+    # perfect on its half, the other half unpredicted (ranked last): positives of G6-G11 come last
+    y = pairs["positive"].to_numpy()
+    np.testing.assert_allclose(pairs.loc[half, "ABC"], pairs.loc[half, "attention"], rtol=1e-5)
+    assert np.isneginf(pairs.loc[~half, "ABC"].fillna(-np.inf)).all()
+    expected = ev.average_precision(y, np.where(half, pairs["attention"], -np.inf))
+    assert m["auprc"] == pytest.approx(expected)
+    assert 0.3 < m["auprc"] < 0.9 and m["auprc_ci95"][0] <= m["auprc"] <= m["auprc_ci95"][1]
+    assert "auprc_minus" in m and set(m["auprc_minus"]) == {"baseline_distance", "baseline_abc"}
+    s = pd.read_csv(tmp_path / "out" / "summary.tsv", sep="\t")
+    assert "peer/ABC" in set(s["method"])
+    assert (tmp_path / "out" / "pr_curves.png").stat().st_size > 10_000
+    with pytest.raises(InputError, match="no score column 'Score'.*ABC.Score"):
+        ev.evaluate_links(lpath, bench, tmp_path / "o2", cell_type="K562", plot=False, n_boot=0,
+                          peers=[ev.parse_peer(f"ABC={ppath}:Score")])
+    with pytest.raises(InputError, match="NAME=PATH:COLUMN"):
+        ev.parse_peer("just-a-path.tsv")

@@ -8,7 +8,7 @@ from creator.errors import InputError
 from creator.features import extract_features
 from creator.formats import TRACK_INDEX, TRACKS
 
-from conftest import DEMO, write_bigwig
+from conftest import DEMO_BIGWIGS, write_bigwig
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_not_a_bigwig(signal_bigwigs, tmp_path):
 
 def test_demo_features_match_bigwig(demo_reference, tmp_path):
     out = tmp_path / "k562.zarr"
-    tracks = {"DNase": DEMO / "K562.DNase.bigWig", "H3K27ac": DEMO / "K562.H3K27ac.bigWig"}
+    tracks = {"DNase": DEMO_BIGWIGS / "K562.DNase.bigWig", "H3K27ac": DEMO_BIGWIGS / "K562.H3K27ac.bigWig"}
     extract_features(reference_dir=demo_reference, tracks=tracks, out=out, resolution_bp=10, transform="log1p")
     arr = zarr.open_array(str(out), mode="r")
     ccres = pd.read_parquet(demo_reference / "ccres.parquet")

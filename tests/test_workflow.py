@@ -1,4 +1,4 @@
-"""The workflow as a user runs it: lint, dry-run, and the demo chain on the real K562 chr22 data."""
+"""The workflow as a user runs it: lint, dry-run, and the demo chain on the real K562 chr16 + chr22 data."""
 
 import subprocess
 import sys
@@ -51,10 +51,13 @@ def test_demo_runs_the_foundation_stages(tmp_path):
     targets = ["results/features/K562/signal.zarr", "results/targets/K562.parquet"]
     run(["--cores", "2"] + targets, wd)
     arr = zarr.open_array(str(wd / "results/features/K562/signal.zarr"), mode="r")
-    assert arr.shape == (17731, 50, 16)
+    # 41,829 + 17,732 candidate elements of chr16 and chr22 less 3 in the blacklist
+    # (resources/demo/k562/PROVENANCE.md)
+    assert arr.shape == (59558, 50, 16)
     assert arr.attrs["present_tracks"] == ["DNase", "H3K27ac"]
     t = pd.read_parquet(wd / "results/targets/K562.parquet")
-    assert int(np.isfinite(t["tpm"]).sum()) == 462
+    # 930 + 517 genes, of which the RNA-seq table names 1,296 (462 of chr22's, as the shared README says)
+    assert len(t) == 1447 and int(np.isfinite(t["tpm"]).sum()) == 1296
     for log in ("reference.log", "features/K562.log", "targets/K562.log"):
         assert (wd / "results/logs" / log).exists()
     # a second run has nothing to do (finished work is kept)
@@ -66,7 +69,7 @@ def test_command_line_configfile_replaces_the_default(tmp_path):
     """Keys left out of a user's --configfile must not be inherited from the demo config."""
     p = run(["-n", "--forceall", "--configfile", "config/synthetic.yaml", "--printshellcmds"], REPO)
     out = p.stdout + p.stderr
-    assert "a7121163f14bb6cbf5c10e43a0d47c78" not in out  # the demo cCRE md5
+    assert "4176bde662cc0e5f191ef0684878d8ee" not in out  # the demo cCRE md5
     assert "resources/synthetic/data/reference/ccres.bed" in out
 
 
