@@ -107,7 +107,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from creator import ranking
+from creator import linkscore, ranking
 from creator.errors import InputError
 from creator.io import atomic_path, chrom_sort_key, open_text, strip_version, suggest_chrom, write_tsv
 
@@ -127,8 +127,8 @@ LINK_SCORES = ("attention", "attention_distance_adjusted", "isp_delta", "Score")
 #: delta; it is ranked by ``-isp_delta``, the predicted loss of expression on silencing it.
 SCORE_SIGN = {"isp_delta": -1.0}
 BASELINES = ("baseline_distance", "baseline_abc")
-ABC_PSEUDO_BP = 5_000
-ABC_GAMMA = 0.87
+ABC_PSEUDO_BP = linkscore.ABC_PSEUDO_BP
+ABC_GAMMA = linkscore.ABC_GAMMA
 
 BENCHMARK_REQUIRED = ("chrom", "chromStart", "chromEnd", "measuredGeneSymbol", "Regulated")
 TRUTH_REQUIRED = ("chrom", "start", "end", "gene_id", "symbol", "is_link")
@@ -600,17 +600,14 @@ def read_links(path, *, genes: Iterable[str] | None = None, chunksize: int = 1_0
 
 def add_baselines(links: pd.DataFrame, *, gamma: float = ABC_GAMMA, pseudo_bp: float = ABC_PSEUDO_BP) -> list[str]:
     """Add ``baseline_distance`` (``-|distance|``) and, with ``dnase`` and ``h3k27ac``,
-    ``baseline_abc`` (``sqrt(dnase * h3k27ac) * (|d| + pseudo_bp) ** -gamma`` over its per-gene sum)
-    to ``links`` in place; returns the baseline columns added."""
-    d = np.abs(links["distance"].to_numpy(float))
-    links["baseline_distance"] = -d
+    ``baseline_abc`` (:func:`creator.linkscore.abc_like`: ``sqrt(dnase * h3k27ac) * (|d| +
+    pseudo_bp) ** -gamma`` over its per-gene sum) to ``links`` in place; returns the columns added."""
+    links["baseline_distance"] = -np.abs(links["distance"].to_numpy(float))
     added = ["baseline_distance"]
     if "dnase" in links and "h3k27ac" in links:
-        a = np.sqrt(np.clip(np.nan_to_num(links["dnase"].to_numpy(float)), 0, None)
-                    * np.clip(np.nan_to_num(links["h3k27ac"].to_numpy(float)), 0, None))
-        raw = a * np.power(d + pseudo_bp, -gamma)
-        total = pd.Series(raw).groupby(links["gene_id"].to_numpy()).transform("sum").to_numpy()
-        links["baseline_abc"] = np.where(total > 0, raw / np.where(total > 0, total, 1), 0.0)
+        act = linkscore.activity(links["dnase"], links["h3k27ac"])
+        links["baseline_abc"] = linkscore.abc_like(act, links["distance"], links["gene_id"].to_numpy(),
+                                                   gamma=gamma, pseudo_bp=pseudo_bp)
         added.append("baseline_abc")
     else:
         log.warning("link table has no dnase/h3k27ac columns: no ABC-like baseline")
