@@ -48,12 +48,7 @@ def table(links_path, truth: ev.Benchmark, *, cell: str, peers=(), n_boot: int =
     names.append("distance_baseline")
     pairs = ev.join_pairs(truth, links, names)
     pairs, left = ev.restrict_to_run(pairs, links.attrs["chroms"])
-    for peer in peers:
-        pt = ev.read_peer(peer, genes=genes, cell_type=cell)
-        j = ev.join_pairs(ev.Benchmark(pairs[list(truth.pairs.columns)], truth.source, truth.name, len(pairs)), pt,
-                          [peer.name])
-        pairs[peer.name] = j[peer.name].to_numpy(float)
-        names.append(peer.name)
+    names += ev.add_peer_scores(pairs, truth, peers, genes=genes, cell_type=cell, taken=names)
     _, res, _ = ev.score_pairs(pairs, names, name=truth.name, cell_type=cell, n_boot=n_boot, seed=seed,
                                baselines=("abc_like",))
     m = res[ev.ALL]

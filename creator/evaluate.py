@@ -895,6 +895,26 @@ def read_peer(peer: Peer, *, genes: Iterable[str] | None = None, cell_type: str 
     return out
 
 
+def add_peer_scores(pairs: pd.DataFrame, truth: Benchmark, peers: Iterable[Peer], *, genes: Iterable[str],
+                    cell_type: str | None, taken: Iterable[str] = ()) -> list[str]:
+    """Add each peer's score (:func:`read_peer`, the maximum over its rows of the pair's gene that
+    overlap the element; ``-inf`` = not predicted, ranked last) to joined ``pairs`` in place, as a
+    column named after the peer; returns those columns."""
+    cols = []
+    for peer in peers:
+        if peer.name in pairs.columns or peer.name in set(taken):
+            raise InputError(f"peer name {peer.name!r} clashes with a column of the evaluation",
+                             fix="give the peer another name")
+        ptable = read_peer(peer, genes=genes, cell_type=cell_type)
+        joined = join_pairs(Benchmark(pairs[list(truth.pairs.columns)], truth.source, truth.name, len(pairs)),
+                            ptable, [peer.name])
+        pairs[peer.name] = joined[peer.name].to_numpy(float)
+        log.info("peer %s (%s, column %s): %d of %d pairs predicted (the rest ranked last)", peer.name, peer.path,
+                 peer.column, int(np.isfinite(pairs[peer.name]).sum()), len(pairs))
+        cols.append(peer.name)
+    return cols
+
+
 def links_table(entry: dict, labels: Mapping[str, str]) -> pd.DataFrame:
     """The report's table of one distance bin of :func:`score_pairs`' result: one row per method,
     best AUPRC first, with its interval and its paired difference to each baseline."""
@@ -959,19 +979,8 @@ def evaluate_links(links, truth: Benchmark, out, *, cell_type: str, model: str |
                          fix="check that the benchmark and the link table are of the same assembly, "
                              "chromosome naming and cell type, and that the links cover the benchmark's genes")
     peers = list(peers)
-    peer_cols = []
-    for peer in peers:
-        if peer.name in pairs.columns or peer.name in methods:
-            raise InputError(f"peer name {peer.name!r} clashes with a column of the evaluation",
-                             fix="give the peer another name")
-        ptable = read_peer(peer, genes=genes, cell_type=truth.cell_type or cell_type)
-        joined = join_pairs(Benchmark(pairs[list(truth.pairs.columns)], truth.source, truth.name, len(pairs)),
-                            ptable, [peer.name])
-        pairs[peer.name] = joined[peer.name].to_numpy(float)
-        n_pred = int(np.isfinite(pairs[peer.name]).sum())
-        log.info("peer %s (%s, column %s): %d of %d pairs predicted (the rest ranked last)", peer.name, peer.path,
-                 peer.column, n_pred, len(pairs))
-        peer_cols.append(peer.name)
+    peer_cols = add_peer_scores(pairs, truth, peers, genes=genes, cell_type=truth.cell_type or cell_type,
+                                taken=methods)
     n_ns = int((~pairs["scored"]).sum())
     reasons = {str(k): int(v) for k, v in pairs.loc[~pairs["scored"], "reason"].value_counts().items()}
     log.info("%s: %d pairs (%d positive), %d not scored (%s)", cell_type, len(pairs), int(pairs["positive"].sum()),

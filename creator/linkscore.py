@@ -9,8 +9,8 @@ H3K27ac)`` of the element, mean bigWig signal), ``distance`` (element centre - T
 sums to 1 over the gene's window), ``isp_delta`` (perturbed - original predicted log1p expression)
 and ``gene`` (a key per gene, for the per-gene normalisation).
 
-:data:`CANDIDATES` are the scores compared in the README's table (``benchmarks/link_scores.py``);
-:data:`DEFAULT` is the one written as ``Score``.
+:func:`candidates` gives the scores compared in the README's table (``benchmarks/link_scores.py``);
+the links stage still writes ``Score = -isp_delta`` (the ``isp`` candidate).
 """
 
 from __future__ import annotations
@@ -83,9 +83,8 @@ def candidates(cols: Mapping[str, np.ndarray]) -> dict[str, Callable[[], np.ndar
     if {"activity", "distance", "attention", "gene"} <= has:
         out["abc_x_attention"] = lambda: geometric_mean(abc_like(c["activity"], c["distance"], c["gene"]),
                                                         c["attention"])
-        out["activity_x_attention_x_powerlaw"] = lambda: per_gene_fraction(
-            np.asarray(c["activity"], float) * np.clip(np.nan_to_num(np.asarray(c["attention"], float)), 0, None)
-            * powerlaw_contact(c["distance"]), c["gene"])
+        out["activity_x_attention_x_powerlaw"] = lambda: activity_attention(
+            np.asarray(c["activity"], float) * powerlaw_contact(c["distance"]), c["attention"], c["gene"])
     if {"activity", "isp_delta", "gene"} <= has:
         out["activity_x_isp"] = lambda: per_gene_fraction(
             np.asarray(c["activity"], float) * np.clip(-np.asarray(c["isp_delta"], float), 0, None), c["gene"])
