@@ -152,12 +152,39 @@ def test_sdpa_and_explicit_paths_agree():
     x1 = enc(tokens, signal)
     layer = enc.encoder.layers[0]
     orig = layer.forward
-    layer.forward = lambda x, bias, return_attention=False: orig(x, bias, return_attention=True)
+    layer.forward = lambda x, bias, return_attention=False, last_only=False: orig(
+        x, bias, return_attention=True, last_only=last_only)
     try:
         x2 = enc(tokens, signal)
     finally:
         layer.forward = orig
     torch.testing.assert_close(x1, x2, atol=1e-5, rtol=1e-5)
+
+
+def test_last_only_equals_the_last_row_of_the_full_stack():
+    """Both encoders read only their last position (the gene token, the summary token): computing
+    the last layer for that query alone gives the full stack's numbers, with and without padding."""
+    model = make_model()
+    torch.manual_seed(11)
+    enc = model.gene.encoder
+    x = torch.randn(3, 7, model.config.d_model)
+    offset = torch.randint(-500_000, 500_000, (3, 6))
+    mask = torch.tensor([[1] * 6, [1, 1, 1, 0, 0, 0], [0] * 6], dtype=torch.bool)
+    bias = model.gene.attention_bias(offset, mask)
+    full, _ = enc(x, bias)
+    last, _ = enc(x, bias, last_only=True)
+    assert last.shape == (3, 1, model.config.d_model)
+    torch.testing.assert_close(last, full[:, -1:], atol=1e-6, rtol=1e-5)
+    _, probs = enc(x, bias, return_attention=True, last_only=True)
+    _, probs_full = enc(x, bias, return_attention=True)
+    assert probs[-1].shape == (3, model.config.n_heads, 1, 7)
+    torch.testing.assert_close(probs[-1], probs_full[-1][:, :, -1:], atol=1e-6, rtol=1e-5)
+    # gradients agree too (training uses the last-only path)
+    w = model.gene.rel_bias.scales[0].table
+    g_full = torch.autograd.grad(enc(x, model.gene.attention_bias(offset, mask))[0][:, -1].sum(), w)[0]
+    g_last = torch.autograd.grad(enc(x, model.gene.attention_bias(offset, mask), last_only=True)[0].sum(), w)[0]
+    torch.testing.assert_close(g_last, g_full, atol=1e-6, rtol=1e-5)
+    assert g_full.abs().sum() > 0
 
 
 def test_fused_input_stage_equals_literal():

@@ -92,7 +92,9 @@ class ElementEncoder(nn.Module):
                              "and the summary bases")
         x = self._front_fused(tokens, signal) if fused else self._front_direct(tokens, signal)
         bias = self._bias(x.shape[1], x.device)
-        x, _ = self.encoder(x, bias)
+        # the element embedding is the summary token's final state: the last layer runs for that one
+        # query only (same numbers)
+        x, _ = self.encoder(x, bias, last_only=True)
         return x[:, -1]
 
     # ------------------------------------------------------------------ input stage

@@ -104,8 +104,9 @@ class GeneEncoder(nn.Module):
         return self.rel_bias(offsets, key_mask(elem_mask.bool()))
 
     def forward(self, elem_emb: Tensor, gene_tok: Tensor, elem_offset: Tensor, elem_mask: Tensor, *,
-                return_attention: bool = False) -> tuple[Tensor, list[Tensor] | None]:
-        """Returns the final states ``[B, T, d]`` and, if asked, per-layer probabilities."""
+                return_attention: bool = False, gene_only: bool = False) -> tuple[Tensor, list[Tensor] | None]:
+        """Returns the final states ``[B, T, d]`` (``gene_only``: the gene token's alone, ``[B, 1, d]``,
+        computed without the other positions' last layer) and, if asked, per-layer probabilities."""
         b, e, d = elem_emb.shape
         if elem_offset.shape != (b, e) or elem_mask.shape != (b, e):
             raise ValueError(f"elem_emb {tuple(elem_emb.shape)}, elem_offset {tuple(elem_offset.shape)} "
@@ -117,4 +118,4 @@ class GeneEncoder(nn.Module):
         bias = self.attention_bias(elem_offset, mask)
         if self.insulation is not None:
             bias = bias + self.insulation(x[:, :e], elem_offset, mask)
-        return self.encoder(x, bias, return_attention=return_attention)
+        return self.encoder(x, bias, return_attention=return_attention, last_only=gene_only)

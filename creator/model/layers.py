@@ -36,10 +36,13 @@ class MultiHeadSelfAttention(nn.Module):
         b, t, _ = x.shape
         return x.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
 
-    def forward(self, x: Tensor, bias: Tensor, *, return_attention: bool = False
-                ) -> tuple[Tensor, Tensor | None]:
-        """``x`` ``[B, T, d]``, ``bias`` broadcastable to ``[B, H, T, T]``."""
-        q, k, v = self._split(self.q(x)), self._split(self.k(x)), self._split(self.v(x))
+    def forward(self, x: Tensor, bias: Tensor, *, return_attention: bool = False,
+                query: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """``x`` ``[B, T, d]``, ``bias`` broadcastable to ``[B, H, T_q, T]``. ``query`` ``[B, T_q, d]``
+        (default ``x``): the positions whose outputs are wanted (keys and values are all of ``x``);
+        returns ``[B, T_q, d]``."""
+        src = x if query is None else query
+        q, k, v = self._split(self.q(src)), self._split(self.k(x)), self._split(self.v(x))
         p_drop = self.dropout if self.training else 0.0
         if bias.dtype != q.dtype:
             bias = bias.to(q.dtype)
@@ -74,10 +77,17 @@ class EncoderLayer(nn.Module):
         self.norm_ff = nn.LayerNorm(d_model)
         self.ff = FeedForward(d_model, d_ff, dropout)
 
-    def forward(self, x: Tensor, bias: Tensor, *, return_attention: bool = False
+    def forward(self, x: Tensor, bias: Tensor, *, return_attention: bool = False, last_only: bool = False
                 ) -> tuple[Tensor, Tensor | None]:
-        a, probs = self.attn(self.norm_attn(x), bias, return_attention=return_attention)
-        x = x + a
+        """``x`` ``[B, T, d]`` -> ``[B, T, d]``, or with ``last_only`` the last position's output
+        ``[B, 1, d]`` alone (the same numbers: only its attention row and feed-forward are computed)."""
+        h = self.norm_attn(x)
+        if last_only:
+            a, probs = self.attn(h, bias[..., -1:, :], return_attention=return_attention, query=h[:, -1:])
+            x = x[:, -1:] + a
+        else:
+            a, probs = self.attn(h, bias, return_attention=return_attention)
+            x = x + a
         x = x + self.ff(self.norm_ff(x))
         return x, probs
 
@@ -89,14 +99,20 @@ class Encoder(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(EncoderLayer(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
 
-    def forward(self, x: Tensor, bias: Tensor, *, return_attention: bool = False
+    def forward(self, x: Tensor, bias: Tensor, *, return_attention: bool = False, last_only: bool = False
                 ) -> tuple[Tensor, list[Tensor] | None]:
+        """``x`` ``[B, T, d]`` -> final states ``[B, T, d]`` (with ``last_only``: ``[B, 1, d]``, the
+        last position's, for callers that read nothing else: the last layer then computes one
+        attention row and one feed-forward per sequence instead of ``T``; same numbers) and, if
+        asked, the per-layer attention probabilities (with ``last_only`` the last layer's is
+        ``[B, H, 1, T]``)."""
         attn: list[Tensor] | None = [] if return_attention else None
         dev = x.device.type
         if torch.is_autocast_enabled(dev) and bias.dtype != torch.get_autocast_dtype(dev):
             bias = bias.to(torch.get_autocast_dtype(dev))  # once, not once per layer
-        for layer in self.layers:
-            x, p = layer(x, bias, return_attention=return_attention)
+        n = len(self.layers)
+        for i, layer in enumerate(self.layers):
+            x, p = layer(x, bias, return_attention=return_attention, last_only=last_only and i == n - 1)
             if attn is not None:
                 attn.append(p)
         return x, attn

@@ -77,8 +77,10 @@ class CreatorModel(nn.Module):
         expression ``[B]`` and, if ``return_attention``, one ``[B, H, T, T]`` tensor per layer of
         softmax probabilities (rows: queries; padding and gene columns are exactly 0, except that
         a gene without elements attends to its own token)."""
+        # only the gene token's final state is read: without attention maps to return, the last
+        # layer runs for that one query (same numbers, a fraction of the work)
         h, attn = self.gene(elem_emb, self.gene_token(), elem_offset, elem_mask,
-                            return_attention=return_attention)
+                            return_attention=return_attention, gene_only=not return_attention)
         return self.predict_head(h[:, -1]), attn
 
     def predict_head(self, h_gene: Tensor) -> Tensor:
