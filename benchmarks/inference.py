@@ -174,6 +174,9 @@ def main(argv: list[str] | None = None) -> float:
           f"to all {n_genes} genes: {slow_all_s:.0f} s = {slow_gps:.4f} genes/s; peak RSS (whole run) "
           f"{rss_all:.0f} MiB" + (f"; peak CUDA memory {cuda_slow:.0f} MiB" if cuda else ""))
     print(f"max |ours - published method| on the sampled genes: {diff:.2e}")
+    tolerance = 5e-2 if args.bf16 else 1e-4  # float32: the same function up to summation order
+    if not diff <= tolerance:
+        raise SystemExit(f"ours and the published method disagree by {diff:.3e} (> {tolerance:g})")
     speedup = ours_gps / slow_gps
     print(f"speedup: {speedup:.1f}")
     return speedup

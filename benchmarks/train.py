@@ -2,7 +2,8 @@
 
 Ours is what ``creator train`` runs (:class:`creator.train._UnitForward`): genes whose windows lie
 within ``region_bp`` form one step; every cCRE of the region is encoded once (stage 1, activation
-checkpointing in chunks), each gene's window gathers those embeddings, stage 2 runs on the genes,
+checkpointing in chunks), stage 2 runs on the genes (windows of at least ``REGION_PATH_MIN_WINDOW``
+cCREs through ``CreatorModel.forward_region``: first-layer scores shared by the region's genes),
 one AdamW step per region. The plain loop is the published method's: one gene per step, its whole
 window re-encoded through stage 1 every time (``CreatorModel.forward``). Both compute the same loss
 for the same parameters (checked here on the sampled genes).
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from creator import data  # noqa: E402
 from creator.model import CreatorModel, ModelConfig  # noqa: E402
-from creator.train import TrainConfig, _UnitForward  # noqa: E402
+from creator.train import REGION_PATH_MIN_WINDOW, TrainConfig, _UnitForward  # noqa: E402
 from inference import synthetic_layout  # noqa: E402
 
 
@@ -101,8 +102,9 @@ def main(argv: list[str] | None = None) -> float:
         mask = ar[None, :] < sizes[genes][:, None]
         rows = np.where(mask, lo[genes][:, None] + ar[None, :], a)
         offset = np.where(mask, centers[rows] - tss[genes][:, None], 0)
+        center = torch.from_numpy(centers[a:b]).to(device) if width >= REGION_PATH_MIN_WINDOW else None
         return (tokens_all[a:b].to(device), signal_all[a:b].to(device), torch.from_numpy(rows - a).to(device),
-                torch.from_numpy(offset).to(device), torch.from_numpy(mask).to(device))
+                torch.from_numpy(offset).to(device), torch.from_numpy(mask).to(device), center)
 
     def fresh():
         torch.manual_seed(args.seed)
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> float:
         off = torch.from_numpy(centers[a:b] - tss[g]).to(device)[None]
         pred = model(tok, sig, off, torch.ones_like(off, dtype=torch.bool))
         loss = ((pred.float() - target[g].to(device)) ** 2).sum()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

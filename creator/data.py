@@ -299,6 +299,7 @@ class Batch:
     mask: torch.Tensor           # bool [B, E]
     offset: torch.Tensor         # int64 [B, E]
     target: torch.Tensor         # float32 [B]
+    center: torch.Tensor         # int64 [N]: centres (bp) of the range's elements
 
     @property
     def n_genes(self) -> int:
@@ -310,7 +311,7 @@ class Batch:
 
     def to(self, device, non_blocking: bool = False) -> "Batch":
         mv = {k: getattr(self, k).to(device, non_blocking=non_blocking)
-              for k in ("tokens", "signal", "index", "mask", "offset", "target")}
+              for k in ("tokens", "signal", "index", "mask", "offset", "target", "center")}
         return replace(self, **mv)
 
 
@@ -348,7 +349,8 @@ def make_batch(cell: CellInputs, genes) -> Batch:
     return Batch(cell=cell.cell, genes=genes, lo=lo, hi=hi, tokens=torch.from_numpy(tokens),
                  signal=torch.from_numpy(signal), resolution_bp=cell.resolution_bp,
                  index=torch.from_numpy(index), mask=torch.from_numpy(mask),
-                 offset=torch.from_numpy(offset), target=torch.from_numpy(target.astype(np.float32)))
+                 offset=torch.from_numpy(offset), target=torch.from_numpy(target.astype(np.float32)),
+                 center=torch.from_numpy(ref.ccre_center[lo:hi].astype(np.int64)))
 
 
 def gene_inputs(cell: CellInputs, genes, device=None) -> dict[str, torch.Tensor]:
@@ -434,6 +436,18 @@ def gene_predictions(model, emb: torch.Tensor, index: torch.Tensor, offset: torc
         else:
             outs.append(_genes_forward(model, *args))
     return torch.cat(outs)
+
+
+def region_predictions(model, emb: torch.Tensor, center: torch.Tensor, index: torch.Tensor,
+                       offset: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Stage 2 of a range's genes through :meth:`CreatorModel.forward_region` (the same numbers as
+    :func:`gene_predictions`, less work): ``emb`` ``[N, d]`` and ``center`` ``[N]`` of the range's
+    elements; each gene's window (non-empty) is the contiguous rows ``index[b, 0] ..`` of its
+    ``mask`` count, its TSS the first element's centre minus its offset."""
+    lo = index[:, 0]
+    hi = lo + mask.sum(1)
+    tss = center[lo] - offset[:, 0]
+    return model.forward_region(emb, center, lo, hi, tss)
 
 
 def batch_predictions(model, batch: Batch, *, element_chunk: int | None = None,

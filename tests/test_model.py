@@ -458,3 +458,46 @@ def test_use_sequence_false_reads_every_base_as_n():
     with_seq = make_model(config=TINY)
     assert (with_seq.encode_elements(tokens, signal) - with_seq.encode_elements(torch.zeros_like(tokens), signal)
             ).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("layers,insulation", [(1, False), (2, False), (2, True), (3, True)])
+def test_forward_region_equals_forward_genes(layers, insulation):
+    """Training's region path (first-layer scores shared by the region's genes) is the same
+    function as forward_genes on the gathered windows: predictions and every gradient."""
+    config = ModelConfig.preset("tiny", gene_layers=layers, insulation=insulation, dropout=0.0)
+    g = torch.Generator().manual_seed(3)
+    n = 40
+    center = torch.sort(torch.randint(0, 400_000, (n,), generator=g)).values
+    center[7] = center[6]  # a tie: equal centres keep their genome order
+    emb = torch.randn(n, config.d_model, generator=g)
+    lo = torch.tensor([0, 5, 12, 30, 39])
+    hi = torch.tensor([18, 25, 40, 40, 40])
+    # TSSs inside, at an element's centre, and beyond the window's ends
+    tss = torch.tensor([int(center[3]) + 17, int(center[10]), int(center[25]) - 3, int(center[39]) + 5_000, 1_000_000])
+    results = []
+    for region in (True, False):
+        torch.manual_seed(0)
+        model = CreatorModel(config).train()  # dropout 0: train mode is deterministic
+        if insulation:  # a non-trivial insulation (its projection starts at zero)
+            with torch.no_grad():
+                model.gene.insulation.proj.weight.normal_(0, 0.5)
+        x = emb.clone().requires_grad_()
+        if region:
+            pred = model.forward_region(x, center, lo, hi, tss)
+        else:
+            windows = [np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())]
+            offsets = [(center[a:b] - t).numpy() for a, b, t in zip(lo.tolist(), hi.tolist(), tss.tolist())]
+            index, offset, mask = pad_windows(windows, offsets)
+            pred, _ = model.forward_genes(x[index], offset, mask)
+        (pred * torch.arange(1, 6)).sum().backward()
+        grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+        results.append((pred.detach(), x.grad.clone(), grads))
+    (p1, gx1, g1), (p2, gx2, g2) = results
+    torch.testing.assert_close(p1, p2, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gx1, gx2, atol=1e-5, rtol=1e-4)
+    assert g1.keys() == g2.keys()
+    for k in g1:
+        torch.testing.assert_close(g1[k], g2[k], atol=1e-5, rtol=1e-4, msg=k)
+    assert gx1.abs().sum() > 0 and any(k.startswith("gene.rel_bias") for k in g1)
+    if insulation:
+        assert g1["gene.insulation.proj.weight"].abs().sum() > 0

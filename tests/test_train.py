@@ -278,3 +278,22 @@ def _numbers(tree, prefix=""):
     elif tree is None or isinstance(tree, (int, float)) and not isinstance(tree, bool):
         out[prefix] = tree
     return out
+
+
+def test_region_path_trains_like_the_padded_path(arrays, tmp_path):
+    """Training through CreatorModel.forward_region gives the padded path's run (dropout and jitter
+    off, so both draw nothing): the same losses epoch by epoch and the same predictions."""
+    runs = {}
+    for path in ("always", "never"):
+        runs[path] = _run(arrays, tmp_path / path, region_path=path, model={"dropout": 0.0}, signal_noise=0.0,
+                          max_epochs=2)
+    h1, h2 = runs["always"]["training"]["history"], runs["never"]["training"]["history"]
+    assert len(h1) == len(h2) == 2
+    for a, b in zip(h1, h2):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+    s1 = runs["always"]["cells"]["C"]["splits"]["all"]
+    s2 = runs["never"]["cells"]["C"]["splits"]["all"]
+    assert s1["mse"] == pytest.approx(s2["mse"], rel=1e-4)
+    with pytest.raises(InputError, match="region_path"):
+        TrainConfig.from_dict({"region_path": True})

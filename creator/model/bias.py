@@ -95,6 +95,12 @@ class MultiScaleRelativeBias(nn.Module):
             out = b if out is None else out + b
         return out
 
+    def lookup(self, rel: Tensor) -> Tensor:
+        """Signed distances ``rel`` (bp, integer, any shape ``S``) -> bias ``[H, *S]`` (float32)."""
+        seg = torch.searchsorted(self.breakpoints, rel.long().contiguous(), right=True)
+        table = self.segment_table()
+        return table.t().contiguous().index_select(1, seg.reshape(-1)).view(table.shape[1], *rel.shape)
+
     def forward(self, offsets: Tensor, key_allowed: Tensor | None = None) -> Tensor:
         """``offsets`` ``[B, T]`` (bp, integer) -> bias ``[B, H, T, T]`` (float32). With
         ``key_allowed`` ``[B, T]`` (bool), disallowed key columns get ``-inf``."""

@@ -83,6 +83,14 @@ class CreatorModel(nn.Module):
                             return_attention=return_attention, gene_only=not return_attention)
         return self.predict_head(h[:, -1]), attn
 
+    def forward_region(self, elem_emb: Tensor, center: Tensor, lo: Tensor, hi: Tensor, tss: Tensor) -> Tensor:
+        """Stage 2 for ``B`` genes whose windows are the contiguous, non-empty rows ``[lo_b, hi_b)``
+        of one region's element embeddings ``elem_emb`` ``[N, d]`` (centres ``center`` ``[N]`` bp,
+        in genome order; TSSs ``tss`` ``[B]``): predicted log1p expression ``[B]``, the numbers of
+        :meth:`forward_genes` on the gathered windows with less work (see
+        :meth:`creator.model.gene.GeneEncoder.forward_region`). Used for training region batches."""
+        return self.predict_head(self.gene.forward_region(elem_emb, self.gene_token(), center, lo, hi, tss))
+
     def predict_head(self, h_gene: Tensor) -> Tensor:
         """``[B, d]`` final gene-token states -> ``[B]`` predicted log1p expression."""
         return F.softplus(self.head(self.head_norm(h_gene))).squeeze(-1)
