@@ -32,7 +32,7 @@ synthetic: setup
 	$(BIN)/snakemake --cores $(CORES) --configfile config/synthetic.yaml
 
 test: setup
-	$(BIN)/python -m pytest -x -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -x -q --durations=15 $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -x -q -m "not slow" $(PYTEST_ARGS)

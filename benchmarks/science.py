@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CELL = "cellD"
@@ -43,12 +44,14 @@ def value(s: pd.DataFrame, method: str, metric: str) -> float:
 
 def run_seed(wd: Path, seed: int, epochs: int | None, cores: int) -> dict:
     model = f"creator_synthetic_s{seed}"
-    train = f"seed: {seed}" + (f", max_epochs: {epochs}" if epochs else "")
+    train = {"seed": seed, **({"max_epochs": epochs} if epochs else {})}
+    extra = wd / "config" / f"science_s{seed}.yaml"  # merged over config/synthetic.yaml
+    extra.write_text(yaml.safe_dump({"model_name": model, "train": train}))
     out = wd / "results" / "synthetic" / "eval" / model
     targets = [f"results/synthetic/eval/{model}/links/{CELL}/summary.tsv",
                f"results/synthetic/eval/{model}/tads/{CELL}/summary.tsv"]
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", "config/synthetic.yaml",
-           "--config", f"model_name={model}", f"train={{{train}}}", "--", *targets]
+           str(extra.relative_to(wd)), "--", *targets]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=wd, capture_output=True, text=True)
     if p.returncode != 0:

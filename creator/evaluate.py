@@ -31,7 +31,7 @@ Command line
     table, or whose element overlaps no cCRE of the gene's window, is *not scored*: it is ranked
     below every scored pair (score -inf, all tied) and counted in ``<name>_n_not_scored``
     (``--drop-not-scored`` leaves such pairs out instead). Scored: the link table's ``attention``,
-    ``attention_distance_adjusted``, ``isp_delta`` and ``Score`` columns (those present and not all
+    ``isp_delta`` and ``Score`` columns (those present and not all
     NaN; higher = stronger link, NaN = -inf; ``isp_delta``, perturbed minus original prediction, is
     ranked by ``-isp_delta``, the predicted loss of expression, see :data:`SCORE_SIGN`; with the
     links stage's ``Score = -isp_delta`` the two give the same figures) and two baselines from the
@@ -121,7 +121,7 @@ DISTANCE_BINS: tuple[tuple[str, int, int], ...] = (
 ALL = "all"
 
 #: Score columns of the link table, in the order they are reported.
-LINK_SCORES = ("attention", "attention_distance_adjusted", "isp_delta", "Score")
+LINK_SCORES = ("attention", "isp_delta", "Score")
 #: Orientation of a score column (ranked by ``sign * value``, higher = stronger link): ``isp_delta``
 #: is perturbed - original prediction (creator.links), so an element the gene needs has a negative
 #: delta; it is ranked by ``-isp_delta``, the predicted loss of expression on silencing it.

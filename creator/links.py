@@ -35,11 +35,6 @@ of embeddings recomputed, predictions recomputed).
     over the window. Not attention rollout: rollout needs every layer's full matrix, which the
     predict stage does not keep, and in this model the gene token is masked as a key, so its row is
     already a direct read-out of the elements at every layer.
-``attention_distance_adjusted``
-    ``attention / expected``, expected = mean ``attention`` of all (cCRE, gene) pairs of this cell
-    type, genome-wide, in the same log-distance bin: ``floor(4 log2(1 + |distance| / 1 kb))``
-    (quarter-octave bins; :func:`creator.tads.log_distance_bin`). 1 = as much attention as an
-    average pair at that distance.
 ``isp_delta``
     in-silico perturbation: predicted log1p expression with the element's ``--isp-tracks`` set to
     zero (default ``crispri``: accessibility, CTCF/EP300/Pol II binding and the active marks, what
@@ -90,16 +85,13 @@ from creator import data
 from creator.errors import InputError
 from creator.formats import TRACK_INDEX
 from creator.io import atomic_path
-from creator.tads import log_distance_bin
 
 log = logging.getLogger(__name__)
 
 LINK_COLUMNS = ("chr", "start", "end", "name", "class", "TargetGene", "TargetGeneEnsemblID", "TargetGeneTSS",
-                "CellType", "Score", "distance", "attention", "attention_distance_adjusted", "isp_delta",
+                "CellType", "Score", "distance", "attention", "isp_delta",
                 "isp_method", "dnase", "h3k27ac", "ccre_index", "gene_id")
 BEDPE_COLUMNS = ("chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score", "strand1", "strand2")
-#: unit of the log-distance bins of the expected attention
-DISTANCE_UNIT_BP = 1000
 UNTRANSFORM = {"none": lambda x: x, "log1p": np.expm1, "arcsinh": np.sinh}
 
 
@@ -349,25 +341,14 @@ def _check_embeddings(model, cell: data.CellInputs, emb, device, pdir: Path, n: 
                              "or rerun predict")
 
 
-def _aggregate_attention(ga, offsets: np.ndarray, ref: data.Reference, block: int = 1 << 20):
-    """Per row (``gene_offsets`` layout): head- then layer-mean attention (float32), and the
-    genome-wide mean per log-distance bin."""
+def _aggregate_attention(ga, offsets: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+    """Per row (``gene_offsets`` layout): head- then layer-mean attention (float32)."""
     n = int(offsets[-1])
     attn = np.zeros(n, np.float32)
-    sums = np.zeros(64)
-    counts = np.zeros(64)
     for a in range(0, n, block):
         b = min(a + block, n)
-        v = np.asarray(ga[a:b], dtype=np.float32).mean(axis=2).mean(axis=1)
-        attn[a:b] = v
-        rows = np.arange(a, b)
-        g = np.searchsorted(offsets, rows, side="right") - 1
-        ccre = ref.lo[g] + rows - offsets[g]
-        db = log_distance_bin(ref.ccre_center[ccre] - ref.tss[g], unit=DISTANCE_UNIT_BP)
-        sums += np.bincount(db, weights=v, minlength=64)[:64]
-        counts += np.bincount(db, minlength=64)[:64]
-    expected = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-    return attn, expected
+        attn[a:b] = np.asarray(ga[a:b], dtype=np.float32).mean(axis=2).mean(axis=1)
+    return attn
 
 
 def _track_means(cell: data.CellInputs, lo: int, hi: int, names=("DNase", "H3K27ac")) -> dict[str, np.ndarray]:
@@ -426,7 +407,7 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
     emb_all, ga, offsets, stored_pred = _open_predict_dir(pdir, ref, model, cell)
     _check_embeddings(model, inputs, emb_all, dev, pdir)
 
-    attn_all, expected = _aggregate_attention(ga, offsets, ref)
+    attn_all = _aggregate_attention(ga, offsets)
     sizes = ref.window_sizes
     n_pairs = int(sizes.sum())
     n_nonempty = int((sizes > 0).sum())
@@ -479,8 +460,6 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
             ccre = ref.lo[gene_of] + row_idx - offsets[gene_of]
             dist = ref.ccre_center[ccre] - ref.tss[gene_of]
             attn = attn_all[row_idx].astype(np.float64)
-            exp = expected[log_distance_bin(dist, unit=DISTANCE_UNIT_BP)]
-            adj = _finite(np.divide(attn, exp, out=np.zeros_like(attn), where=exp > 0), "attention_distance_adjusted")
             tracks = _track_means(inputs, lo, hi)
             score = -isp
             order = np.lexsort((gene_of, ref.tss[gene_of], c_start[ccre]))
@@ -488,7 +467,7 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
                 "chr": chrom, "start": c_start[ccre], "end": c_end[ccre], "name": c_name[ccre],
                 "class": c_class[ccre], "TargetGene": symbol[gene_of], "TargetGeneEnsemblID": ens[gene_of],
                 "TargetGeneTSS": ref.tss[gene_of], "CellType": cell, "Score": score, "distance": dist,
-                "attention": attn, "attention_distance_adjusted": adj, "isp_delta": isp,
+                "attention": attn, "isp_delta": isp,
                 "isp_method": np.where(is_exact, "exact", "first_order"),
                 "dnase": tracks["DNase"][ccre - lo], "h3k27ac": tracks["H3K27ac"][ccre - lo],
                 "ccre_index": ccre, "gene_id": gene_id[gene_of]}).iloc[order]

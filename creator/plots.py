@@ -26,7 +26,6 @@ from creator.io import atomic_path, chrom_sort_key  # noqa: E402
 #: Colours and line styles per score, shared by every figure.
 METHOD_STYLE = {
     "attention": dict(color="#1f77b4", ls="-", label="attention"),
-    "attention_distance_adjusted": dict(color="#9467bd", ls="-", label="attention x distance"),
     "isp_delta": dict(color="#2ca02c", ls="-", label="-isp_delta (in silico)"),
     "Score": dict(color="#d62728", ls="-", label="Score"),
     "baseline_distance": dict(color="#555555", ls="--", label="distance baseline"),

@@ -190,6 +190,16 @@ def iter_gene_attention(arr, offsets: np.ndarray, genes: np.ndarray, sizes: np.n
         i = j
 
 
+def float16_rounded(x) -> np.ndarray:
+    """float32 copy of ``x`` rounded to float16 (the values a float16 store holds). Through torch:
+    numpy's float32 -> float16 cast is ~10x slower (it was 40% of the demo's predict time); both
+    round to nearest even, so the values are identical (tested)."""
+    import torch
+
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    return t.to(torch.float16).to(torch.float32).cpu().numpy()
+
+
 def binned_block(attn: np.ndarray, elem_bin: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     """One window's contribution: ``(b0, sums [m, m], counts [m, m])`` over bins ``b0 .. b0+m-1``
     (upper triangle filled, lower zero), from its ``[E, E]`` attention and the elements' bins
@@ -330,8 +340,7 @@ class ElementAttentionBinner:
         if code != self.code:
             self._finish()
             self._start(code)
-        a16 = np.asarray(attn, dtype=np.float16).astype(np.float32)
-        self.parts += self.acc.add(*binned_block(a16, ref.ccre_center[lo:hi] // self.res))
+        self.parts += self.acc.add(*binned_block(float16_rounded(attn), ref.ccre_center[lo:hi] // self.res))
 
     def _finish(self) -> None:
         if self.acc is None:

@@ -131,7 +131,7 @@ def test_benchmark_bad_boolean_names_line(tmp_path):
 
 
 LINK_HEADER = ["chr", "start", "end", "name", "class", "TargetGene", "TargetGeneEnsemblID", "TargetGeneTSS",
-               "CellType", "Score", "distance", "attention", "attention_distance_adjusted", "isp_delta",
+               "CellType", "Score", "distance", "attention", "isp_delta",
                "dnase", "h3k27ac", "ccre_index", "gene_id"]
 
 
@@ -152,7 +152,7 @@ def make_links_and_benchmark(tmp_path, *, n_genes=12, per_gene=150, prevalence=0
             links.append(dict(chr="chr1", start=s, end=e, name=f"E{g}_{k}", **{"class": "dELS"},
                               TargetGene=f"G{g}", TargetGeneEnsemblID=f"ENSG{g:011d}", TargetGeneTSS=tss,
                               CellType="K562", Score=-strength[k], distance=int(c - tss),
-                              attention=strength[k], attention_distance_adjusted=strength[k] / (1 + abs(c - tss) / 1e4),
+                              attention=strength[k],
                               isp_delta=rng.random(), dnase=rng.random() * 5, h3k27ac=rng.random() * 5,
                               ccre_index=g * per_gene + k, gene_id=f"ENSG{g:011d}"))
             # benchmark element: overlaps this cCRE (and, for every 5th, the next one too)

@@ -59,7 +59,8 @@ def test_columns_rows_and_windows(setup):
     np.testing.assert_array_equal(t["distance"], ref.ccre_center[ccre] - ref.tss[gidx])
     assert (t["CellType"] == "A").all() and (t["isp_method"] == "exact").all()
     assert (t["TargetGeneEnsemblID"].str.startswith("ENSG")).all()
-    for col in ("Score", "attention", "attention_distance_adjusted", "isp_delta", "dnase", "h3k27ac"):
+    assert "attention_distance_adjusted" not in t.columns  # lost to distance alone on real CRISPRi (README)
+    for col in ("Score", "attention", "isp_delta", "dnase", "h3k27ac"):
         assert np.isfinite(t[col]).all(), col
     np.testing.assert_allclose(t["Score"], -t["isp_delta"])
     assert (t["dnase"] >= 0).all() and t["dnase"].std() > 0
@@ -81,11 +82,6 @@ def test_attention_columns(setup):
     # per gene the attention sums to 1 (float16 storage)
     sums = t.groupby("gene_id")["attention"].sum()
     np.testing.assert_allclose(sums, 1.0, atol=5e-3)
-    # distance adjustment: the mean adjusted attention within each distance bin is 1
-    from creator.tads import log_distance_bin
-
-    b = log_distance_bin(t["distance"], unit=1000)
-    np.testing.assert_allclose(t.groupby(b)["attention_distance_adjusted"].mean(), 1.0, rtol=1e-4)
 
 
 CRISPRI = [TRACK_INDEX[t] for t in ISP_TRACK_SETS["crispri"]]

@@ -85,7 +85,7 @@ def test_link_table_invariants(synthetic_run):
     idx = links["ccre_index"].to_numpy()
     assert ((idx >= lo) & (idx < hi)).all()  # never outside the gene's window
     assert len(links) == int((genes["win_hi"] - genes["win_lo"]).sum())  # every pair in every window
-    for col in ("Score", "attention", "attention_distance_adjusted", "isp_delta"):
+    for col in ("Score", "attention", "isp_delta"):
         assert np.isfinite(links[col]).all(), col
     chrom_codes = pd.Categorical(links["chr"], categories=sorted(links["chr"].unique(), key=lambda c: int(c[4:])))
     order = np.lexsort((links["TargetGeneTSS"], links["start"], chrom_codes.codes))

@@ -461,3 +461,18 @@ def test_binner_refuses_out_of_order_windows(blocks, tmp_path):
     b.add(c2[0], e(c2[0]))
     with pytest.raises(RuntimeError, match="arrived twice"):
         b.add(c1[-1], e(c1[-1]))
+
+
+def test_float16_rounding_through_torch_equals_numpy():
+    """The binner rounds attention to float16 through torch (fast); the values must be numpy's."""
+    from creator.tads import float16_rounded
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.random(10_000, dtype=np.float32),            # attention-like [0, 1)
+                        rng.normal(0, 1e3, 1000).astype(np.float32),     # large values
+                        rng.random(1000).astype(np.float32) * 1e-6,      # float16 subnormals
+                        (np.arange(1, 2049, dtype=np.float32) + 0.5) / 2048,  # exact ties
+                        np.float32([0.0, -0.0, 70000.0])])                # 0 and overflow to inf
+    expect = np.asarray(x, dtype=np.float16).astype(np.float32)
+    got = float16_rounded(x)
+    np.testing.assert_array_equal(got.reshape(-1), expect)
