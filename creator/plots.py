@@ -220,13 +220,15 @@ def locus_view(out, *, chrom: str, start: int, end: int, tracks: Mapping[str, tu
                elements: pd.DataFrame | None = None, links: pd.DataFrame | None = None,
                gene: Mapping | None = None, matrix: np.ndarray | None = None, matrix_start: int | None = None,
                resolution: int | None = None, boundaries=None, top_n: int = 10, score_label: str = "score",
-               title: str | None = None) -> Path:
+               title: str | None = None, tested: pd.DataFrame | None = None) -> Path:
     """A locus figure, panels top to bottom (each optional):
 
     * ``tracks``: ``{name: (positions_bp, values)}`` signal tracks (filled);
     * ``elements`` (``start, end``; optional ``score``) as boxes, the gene (``gene``: ``symbol``,
       ``tss``, optional ``strand``) as an arrow at its TSS, and arcs from the TSS to the ``top_n``
-      strongest of ``links`` (``start, end, score``; arc width and opacity by score);
+      strongest of ``links`` (``start, end, score``; arc width and opacity by score); ``tested``
+      (``start, end, positive``): elements tested for this gene by CRISPRi, as triangles above the
+      boxes (filled: a validated enhancer, open: tested without effect);
     * ``matrix`` (square, bins of ``resolution`` from ``matrix_start``) as a rotated triangle with
       ``boundaries`` (positions in bp) as dashed lines on every panel.
     """
@@ -289,6 +291,16 @@ def locus_view(out, *, chrom: str, start: int, end: int, tracks: Mapping[str, tu
                                      theta2=180, color="#2ca02c", lw=0.6 + 2.4 * frac, alpha=0.35 + 0.65 * frac))
                 ax.text(0.005, 0.95, f"arcs: top {len(lk)} links by {score_label}", transform=ax.transAxes,
                         fontsize=7, va="top", color="#2ca02c")
+            if tested is not None and len(tested):
+                t = tested[(tested["end"] > start) & (tested["start"] < end)]
+                mid = (t["start"].to_numpy(float) + t["end"].to_numpy(float)) / 2
+                pos = t["positive"].to_numpy(bool)
+                ax.scatter(mid[~pos], np.full((~pos).sum(), 0.45), marker="v", s=28, facecolors="none",
+                           edgecolors="#7f7f7f", lw=0.8, zorder=4, label="CRISPRi: no effect")
+                ax.scatter(mid[pos], np.full(pos.sum(), 0.45), marker="v", s=40, color="#9467bd", zorder=5,
+                           label="CRISPRi: validated enhancer")
+                ax.text(0.995, 0.95, f"triangles: CRISPRi-tested elements ({int(pos.sum())} validated, filled)",
+                        transform=ax.transAxes, fontsize=7, va="top", ha="right", color="#9467bd")
             ax.set_yticks([])
             ax.set_ylabel("cCREs", rotation=0, ha="right", va="center", fontsize=9, labelpad=14)
             for sp in ("top", "right", "left"):
@@ -311,10 +323,13 @@ def locus_view(out, *, chrom: str, start: int, end: int, tracks: Mapping[str, tu
 
 def locus_view_from_files(out, *, links, gene: str, score: str = "Score", cool=None, bigwigs=None,
                           boundaries=None, region: tuple[str, int, int] | None = None, top_n: int = 10,
-                          n_bins: int = 800) -> Path:
+                          n_bins: int = 800, crispr=None, cell: str | None = None) -> Path:
     """:func:`locus_view` of one gene (symbol or gene id) read from its link table rows, optional
     bigWigs (``{name: path}``, mean signal in ``n_bins`` bins), the attention ``.cool`` (raw count
-    pixels) and a boundaries BED. ``region`` defaults to the span of the gene's window."""
+    pixels), a boundaries BED and a CRISPRi benchmark (``crispr``, EPCrisprBenchmark format, rows of
+    ``cell``): the gene's tested elements are marked. ``region`` defaults to the span of the
+    gene's window or, when the gene has validated enhancers, to the TSS +- max(100 kb, twice the
+    farthest one's distance), so that they and their arcs can be seen."""
     from creator.errors import InputError
     from creator.evaluate import open_contacts, read_boundaries, read_links
 
@@ -324,8 +339,20 @@ def locus_view_from_files(out, *, links, gene: str, score: str = "Score", cool=N
     chrom = str(rows["chrom"].iloc[0])
     tss = float(rows["tss"].iloc[0]) if np.isfinite(rows["tss"].iloc[0]) else float(
         ((rows["start"] + rows["end"]) / 2 - rows["distance"]).iloc[0])
+    tested = None
+    if crispr is not None:
+        from creator.evaluate import read_benchmark
+
+        pairs = read_benchmark(crispr, cell_type=cell).pairs
+        ids = {str(gene), *rows["symbol"].astype(str), *rows["gene_id"].astype(str)}
+        mine = pairs[(pairs["chrom"] == chrom) & (pairs["gene_symbol"].isin(ids) | pairs["gene_ensembl"].isin(ids))]
+        tested = mine[["start", "end", "positive"]].reset_index(drop=True)
     if region is None:
         region = (chrom, int(rows["start"].min()), int(rows["end"].max()))
+        if tested is not None and tested["positive"].any():
+            far = float(np.abs((tested["start"] + tested["end"])[tested["positive"]] / 2 - tss).max())
+            half = int(max(100_000, 2 * far))
+            region = (chrom, max(region[1], int(tss) - half), min(region[2], int(tss) + half))
     chrom, start, end = region
     tracks = {}
     for name, path in (bigwigs or {}).items():
@@ -356,7 +383,7 @@ def locus_view_from_files(out, *, links, gene: str, score: str = "Score", cool=N
     return locus_view(out, chrom=chrom, start=start, end=end, tracks=tracks, elements=elements,
                       links=elements, gene=dict(symbol=symbol, tss=tss), matrix=matrix, matrix_start=mstart,
                       resolution=res, boundaries=bnd, top_n=top_n, score_label=score,
-                      title=f"{symbol}: {chrom}:{start:,}-{end:,}")
+                      title=f"{symbol}: {chrom}:{start:,}-{end:,}", tested=tested)
 
 
 def add_cli(sub) -> None:
@@ -368,6 +395,8 @@ def add_cli(sub) -> None:
     p.add_argument("--boundaries", help="boundaries.bed of the tads stage")
     p.add_argument("--bigwig", action="append", default=[], metavar="NAME=PATH", help="signal track (repeatable)")
     p.add_argument("--top-n", type=int, default=10, help="arcs for the N strongest links")
+    p.add_argument("--crispr", help="CRISPRi benchmark (EPCrisprBenchmark format): mark the gene's tested elements")
+    p.add_argument("--cell", help="the benchmark's cell type to use (its CellType column)")
     p.add_argument("--out", required=True, help="PNG path")
     p.set_defaults(func=_locus_cli)
 
@@ -377,5 +406,6 @@ def _locus_cli(args) -> int:
 
     bigwigs = name_path_pairs(args.bigwig, "--bigwig")
     locus_view_from_files(args.out, links=args.links, gene=args.gene, score=args.score, cool=args.cool,
-                          bigwigs=bigwigs, boundaries=args.boundaries, top_n=args.top_n)
+                          bigwigs=bigwigs, boundaries=args.boundaries, top_n=args.top_n, crispr=args.crispr,
+                          cell=args.cell)
     return 0

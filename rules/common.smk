@@ -120,6 +120,11 @@ def evaluation_summaries():
     return out
 
 
+def locus_crispr(cell):
+    """The CRISPRi benchmark whose tested elements the locus view marks (crispr cells only)."""
+    return [SRC.evaluate["crispr"]] if SRC.evaluate.get("crispr") and cell in EVAL["crispr_cells"] else []
+
+
 def locus_cells():
     """The cell shown in the locus view: the first test cell, else the first train cell."""
     return (TEST_CELLS or TRAIN_CELLS)[:1]

@@ -115,6 +115,7 @@ rule locus_view:
         cool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.{TAD_RES}.cool",
         boundaries=f"{OUT}/tads/{MODEL}/{{cell}}/boundaries.bed",
         bigwigs=lambda wc: locus_bigwigs(wc.cell),
+        crispr=lambda wc: locus_crispr(wc.cell),
     output:
         report(
             f"{OUT}/eval/{MODEL}/locus/{{cell}}.{{gene}}.png",
@@ -124,10 +125,11 @@ rule locus_view:
         ),
     params:
         bigwigs=lambda wc, input: locus_bigwig_args(wc.cell, input.bigwigs),
+        crispr=lambda wc, input: f"--crispr {shlex.quote(input.crispr[0])} --cell {shlex.quote(wc.cell)}" if input.crispr else "",
     log:
         f"{LOGS}/eval/{MODEL}/locus/{{cell}}.{{gene}}.log",
     conda:
         ENV_CPU
     shell:
         "python -m creator locus-view --links {input.links:q} --gene {wildcards.gene:q} --cool {input.cool:q}"
-        " --boundaries {input.boundaries:q} {params.bigwigs} --out {output:q} 2> {log:q}"
+        " --boundaries {input.boundaries:q} {params.bigwigs} {params.crispr} --out {output:q} 2> {log:q}"

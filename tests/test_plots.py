@@ -107,3 +107,28 @@ def test_locus_view_from_files(tmp_path):
     out = plots.locus_view_from_files(tmp_path / "locus_files.png", links=lpath, gene="G0", score="attention",
                                       cool=cool, bigwigs={"DNase": bw}, boundaries=bed, top_n=6)
     assert_png(out, min_w=900, min_h=500)
+
+
+def test_locus_view_marks_crispri_tested_elements(tmp_path, monkeypatch):
+    """With a CRISPRi benchmark the gene's tested elements are drawn (validated ones filled) and the
+    view zooms to TSS +- max(100 kb, twice the farthest validated enhancer)."""
+    lpath, bpath, _, bdf = make_links_and_benchmark(tmp_path, n_genes=2, per_gene=150)
+    seen = {}
+    real = plots.locus_view
+
+    def spy(out, **kw):
+        seen.update(kw)
+        return real(out, **kw)
+
+    monkeypatch.setattr(plots, "locus_view", spy)
+    out = plots.locus_view_from_files(tmp_path / "locus_crispr.png", links=lpath, gene="G0", crispr=bpath, cell="K562")
+    assert_png(out, min_w=900, min_h=300)
+    mine = bdf[(bdf["measuredGeneSymbol"] == "G0") & (bdf["ValidConnection"] == "TRUE")]
+    tested = seen["tested"]
+    assert len(tested) == len(mine) and int(tested["positive"].sum()) == int(mine["Regulated"].sum()) > 0
+    tss = 1_000_000
+    pos = mine[mine["Regulated"].astype(bool)]
+    far = float(np.abs((pos["chromStart"] + pos["chromEnd"]) / 2 - tss).max())
+    half = max(100_000, 2 * far)
+    window = (tss - 150_000 + 1000 - 250, tss + 149 * 2_000 - 150_000 + 1000 + 250)  # the link table's span
+    assert seen["start"] == max(window[0], int(tss - half)) and seen["end"] == min(window[1], int(tss + half))

@@ -289,8 +289,8 @@ def write_test_profile(wd: Path, cluster: MiniSlurm) -> Path:
     Kept as in profiles/slurm: the executor, retries, per-rule threads, per-rule memory expressions
     (growing with ``attempt``) and runtimes. Changed for this cluster: no GPU partition and no GPUs,
     threads capped at its CPUs and memory at half its RealMemory, no account, job states from
-    squeue (no slurmdbd), a first status check after 7 s (a job here takes about 5 s), successful
-    jobs' logs kept, 2 jobs at a time.
+    squeue (no slurmdbd), a first status check after 7 s (a job here takes about 5 s) and then every
+    3 s (not 10: the suite's time), successful jobs' logs kept, 3 jobs at a time.
     """
     prof = yaml.safe_load((REPO / "profiles/slurm/config.v8+.yaml").read_text())
     cap = cluster.mem_mb // 2
@@ -307,7 +307,8 @@ def write_test_profile(wd: Path, cluster: MiniSlurm) -> Path:
     prof["default-resources"] = adapt(prof["default-resources"])
     prof["set-resources"] = {rule: adapt(res) for rule, res in prof["set-resources"].items()}
     prof["set-threads"] = {rule: min(int(n), cluster.cpus) for rule, n in prof["set-threads"].items()}
-    prof.update({"jobs": 2, "latency-wait": 5, "slurm-no-account": True, "slurm-status-command": "squeue",
+    prof.update({"jobs": 3, "latency-wait": 5, "slurm-no-account": True, "slurm-status-command": "squeue",
+                 "seconds-between-status-checks": 3,
                  "slurm-init-seconds-before-status-checks": 7, "slurm-keep-successful-logs": True})
     path = wd / "profiles" / "slurm-test" / "config.v8+.yaml"
     path.parent.mkdir(parents=True)
