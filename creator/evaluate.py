@@ -34,7 +34,7 @@ Command line
     ``isp_delta`` and ``Score`` columns (those present and not all
     NaN; higher = stronger link, NaN = -inf; ``isp_delta``, perturbed minus original prediction, is
     ranked by ``-isp_delta``, the predicted loss of expression, see :data:`SCORE_SIGN`; with the
-    links stage's ``Score = -isp_delta`` the two give the same figures) and two baselines from the
+    links stage's ``Score``, a rank mean that includes ``-isp_delta``, they differ) and two baselines from the
     same rows
     (:func:`add_baselines`): ``baseline_distance`` (``-|distance|``) and ``baseline_abc``
     (activity ``sqrt(dnase * h3k27ac)`` times contact ``(|distance| + 5 kb) ** -0.87``, divided by

@@ -62,7 +62,14 @@ def test_columns_rows_and_windows(setup):
     assert "attention_distance_adjusted" not in t.columns  # lost to distance alone on real CRISPRi (README)
     for col in ("Score", "attention", "isp_delta", "dnase", "h3k27ac"):
         assert np.isfinite(t[col]).all(), col
-    np.testing.assert_allclose(t["Score"], -t["isp_delta"])
+    # Score: the per-chromosome rank mean of ABC-like, attention and -isp_delta (creator.linkscore)
+    from creator import linkscore
+
+    for chrom, part in t.groupby("chr"):
+        expect = linkscore.rank_mean(linkscore.activity(part["dnase"], part["h3k27ac"]), part["distance"],
+                                     part["gene_id"], part["attention"], part["isp_delta"])
+        np.testing.assert_allclose(part["Score"], expect, atol=2e-5)  # dnase/h3k27ac are written to 6 digits
+    assert ((t["Score"] > 0) & (t["Score"] <= 1)).all()
     assert (t["dnase"] >= 0).all() and t["dnase"].std() > 0
     # sorted by chromosome, start, TSS (tabix-friendly)
     rank = t["chr"].map({c: i for i, c in enumerate(ref.chroms)}).to_numpy()
