@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +109,38 @@ def copy_workflow(dest: Path) -> Path:
                                     ".pytest_cache", "synthetic", "data")
     shutil.copytree(REPO, dest, ignore=ignore)
     return dest
+
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def run(args, cwd, check=True):
+    """``snakemake ARGS`` in ``cwd``; an AssertionError with the output's tail when it fails."""
+    p = subprocess.run(SNAKEMAKE + args, cwd=cwd, capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
+    return p
+
+
+SYNTHETIC_MODEL = "creator_synthetic"
+#: the cell types whose outputs the science tests read: a train, the held-out test and a predict-only one
+SYNTHETIC_CELLS = ("cellA", "cellD", "cellE")
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory):
+    """The synthetic chain (config/synthetic.yaml) once per test session: training on every train
+    cell type, then predictions, links and TADs of SYNTHETIC_CELLS only, the held-out cellD's
+    evaluations, the expression evaluation and the report of those (the other cell types' links and
+    TADs add minutes and nothing the tests read). Returns ``results/synthetic``."""
+    wd = copy_workflow(tmp_path_factory.mktemp("science") / "wf")
+    m = SYNTHETIC_MODEL
+    targets = [f"results/synthetic/eval/{m}/expression/summary.tsv",
+               f"results/synthetic/eval/{m}/links/cellD/summary.tsv",
+               f"results/synthetic/eval/{m}/tads/cellD/summary.tsv"]
+    for c in SYNTHETIC_CELLS:
+        targets += [f"results/synthetic/links/{m}/{c}/links.bedpe.gz", f"results/synthetic/tads/{m}/{c}/loops.bedpe"]
+    # targets before --configfile, which takes several values
+    run([*targets, "--cores", "2", "--configfile", "config/synthetic.yaml"], wd)
+    run(["--report", "results/synthetic/report.zip", *targets, "--configfile", "config/synthetic.yaml"], wd)
+    return wd / "results" / "synthetic"

@@ -1,23 +1,11 @@
 """The workflow as a user runs it: lint, dry-run, and the demo chain on the real K562 chr16 + chr22 data."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 import zarr
 
-from conftest import REPO, copy_workflow
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def run(args, cwd, check=True):
-    p = subprocess.run(SNAKEMAKE + args, cwd=cwd, capture_output=True, text=True)
-    if check and p.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
-    return p
+from conftest import REPO, copy_workflow, run
 
 
 def test_lint_is_clean():
@@ -74,11 +62,9 @@ def test_command_line_configfile_replaces_the_default(tmp_path):
 
 
 @pytest.mark.slow
-def test_synthetic_chain_to_features(tmp_path):
-    wd = copy_workflow(tmp_path / "wf")
-    outs = [f"results/synthetic/features/{c}/signal.zarr" for c in ("cellA", "cellB", "cellD")]
-    # targets before --configfile, which takes several values
-    run(outs + ["results/synthetic/targets/cellD.parquet", "--cores", "2", "--configfile", "config/synthetic.yaml"], wd)
+def test_synthetic_chain_to_features(synthetic_run):
+    """The synthetic chain's features and targets (from the session's synthetic run)."""
+    wd = synthetic_run.parents[1]
     ccres = pd.read_parquet(wd / "results/synthetic/reference/ccres.parquet")
     boundary = ccres["class"].str.contains("CTCF").to_numpy()
     from creator.formats import TRACK_INDEX
