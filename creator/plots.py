@@ -280,13 +280,15 @@ def locus_view(out, *, chrom: str, start: int, end: int, tracks: Mapping[str, tu
                 lk = links.copy()
                 lk["score"] = lk["score"].astype(float)
                 lk = lk[np.isfinite(lk["score"])].nlargest(top_n, "score")
-                smax = lk["score"].max() if len(lk) else 1
+                # width and opacity by the score's place among the arcs drawn (a rank-type Score
+                # bunches near 1, so its ratio to the maximum would draw every arc alike)
+                smin, smax = (lk["score"].min(), lk["score"].max()) if len(lk) else (0.0, 1.0)
                 for s, t, v in lk[["start", "end", "score"]].to_numpy(float):
                     c = (s + t) / 2
                     w = abs(c - tss)
                     if w <= 0:
                         continue
-                    frac = v / smax if smax > 0 else 1
+                    frac = 0.2 + 0.8 * (v - smin) / (smax - smin) if smax > smin else 1.0
                     ax.add_patch(Arc(((c + tss) / 2, 0), w, 2.6 * min(1.0, 0.25 + w / (end - start)), theta1=0,
                                      theta2=180, color="#2ca02c", lw=0.6 + 2.4 * frac, alpha=0.35 + 0.65 * frac))
                 ax.text(0.005, 0.95, f"arcs: top {len(lk)} links by {score_label}", transform=ax.transAxes,
