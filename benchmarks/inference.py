@@ -51,6 +51,26 @@ def synthetic_layout(n_ccre: int, n_genes: int, window_elements: int, window_bp:
     return centers, tss, lo, hi, chrom_len
 
 
+def setup_device(ap: argparse.ArgumentParser, args: argparse.Namespace) -> torch.device:
+    """``--device`` (CUDA checked) and ``--threads`` of a benchmark's command line."""
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda but CUDA is not available")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return device
+
+
+def synthetic_inputs(rng: np.random.Generator, n_ccre: int, config: ModelConfig, resolution: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Random sequence tokens ``uint8 [N, element_bp]`` (ACGT) and log1p-gamma signal ``float16
+    [N, element_bp / resolution, n_tracks]``, as stored on disk."""
+    L = config.element_bp
+    tokens = rng.integers(1, 5, (n_ccre, L), dtype=np.uint8)
+    signal = np.log1p(rng.gamma(0.5, 2.0, (n_ccre, L // resolution, config.n_tracks))).astype(np.float16)
+    return tokens, signal
+
+
 def main(argv: list[str] | None = None) -> float:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="published", help="model preset (published, demo, tiny)")
@@ -74,11 +94,7 @@ def main(argv: list[str] | None = None) -> float:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        ap.error("--device cuda but CUDA is not available")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = setup_device(ap, args)
     cuda = device.type == "cuda"
     batch_genes = args.batch_genes or (32 if cuda else 8)
     element_batch = args.element_batch or (2048 if cuda else 256)
@@ -96,8 +112,7 @@ def main(argv: list[str] | None = None) -> float:
     L = config.element_bp
     if L % args.resolution:
         ap.error(f"--resolution {args.resolution} must divide element_bp {L}")
-    tokens_all = rng.integers(1, 5, (n_ccre, L), dtype=np.uint8)
-    signal_all = np.log1p(rng.gamma(0.5, 2.0, (n_ccre, L // args.resolution, config.n_tracks))).astype(np.float16)
+    tokens_all, signal_all = synthetic_inputs(rng, n_ccre, config, args.resolution)
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else nullcontext()
     if args.no_cudnn_attention:

@@ -25,6 +25,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -35,27 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from creator import data  # noqa: E402
 from creator.model import CreatorModel, ModelConfig  # noqa: E402
 from creator.train import REGION_PATH_MIN_WINDOW, TrainConfig, _UnitForward  # noqa: E402
-from inference import synthetic_layout  # noqa: E402
-
-
-def region_plan(centers: np.ndarray, tss: np.ndarray, lo: np.ndarray, hi: np.ndarray, region_bp: int) -> list[np.ndarray]:
-    """Genes in TSS order, grouped while the span of their windows' cCRE centres is <= region_bp
-    (the rule of :func:`creator.data.plan_regions`; a wider single window is its own group)."""
-    groups, cur, cur_lo, cur_hi = [], [], 0, 0
-    for g in np.argsort(tss, kind="stable"):
-        if hi[g] <= lo[g]:
-            continue
-        first, last = int(centers[lo[g]]), int(centers[hi[g] - 1])
-        if cur and max(cur_hi, last) - min(cur_lo, first) <= region_bp:
-            cur.append(int(g))
-            cur_lo, cur_hi = min(cur_lo, first), max(cur_hi, last)
-            continue
-        if cur:
-            groups.append(np.array(cur))
-        cur, cur_lo, cur_hi = [int(g)], first, last
-    if cur:
-        groups.append(np.array(cur))
-    return groups
+from inference import setup_device, synthetic_inputs, synthetic_layout  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> float:
@@ -72,11 +53,7 @@ def main(argv: list[str] | None = None) -> float:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        ap.error("--device cuda but CUDA is not available")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = setup_device(ap, args)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     cfg = TrainConfig(preset=args.preset)
     config = ModelConfig.preset(args.preset, dropout=0.0)  # no dropout: both loops compute the same loss
@@ -84,12 +61,13 @@ def main(argv: list[str] | None = None) -> float:
     n_ccre, n_genes = max(1, round(17_700 * args.scale)), max(1, round(500 * args.scale))
     centers, tss, lo, hi, chrom_len = synthetic_layout(n_ccre, n_genes, args.window_elements, args.window_bp, rng)
     sizes = hi - lo
-    L = config.element_bp
-    tokens_all = torch.from_numpy(rng.integers(1, 5, (n_ccre, L), dtype=np.uint8))
-    signal_all = torch.from_numpy(np.log1p(rng.gamma(0.5, 2.0, (n_ccre, L // args.resolution, config.n_tracks)))
-                                  .astype(np.float16))
+    tokens_all, signal_all = (torch.from_numpy(x) for x in synthetic_inputs(rng, n_ccre, config, args.resolution))
     target = torch.from_numpy(rng.normal(2.0, 1.0, n_genes).astype(np.float32))
-    regions = region_plan(centers, tss, lo, hi, cfg.region_bp)
+    # the layout as far as creator.data's region planning and window layout read it
+    layout = SimpleNamespace(lo=lo, hi=hi, tss=tss, ccre_center=centers, n_ccre=n_ccre,
+                             gene_chrom=np.zeros(n_genes, dtype=np.int64))
+    groups, singles = data.plan_regions(layout, np.flatnonzero(sizes > 0), cfg.region_bp)
+    regions = groups + [np.array([g]) for g in singles]
     print(f"device: {device} ({torch.get_num_threads()} threads); torch {torch.__version__}; preset {args.preset} "
           f"(d {config.d_model}, layers {config.element_layers}+{config.gene_layers}); {n_ccre} cCREs, {n_genes} genes, "
           f"{sizes.mean():.0f} cCREs per window; {len(regions)} regions of <= {cfg.region_bp / 1e6:.0f} Mb "
@@ -97,13 +75,9 @@ def main(argv: list[str] | None = None) -> float:
 
     def batch(genes: np.ndarray):
         a, b = int(lo[genes].min()), int(hi[genes].max())
-        width = int(sizes[genes].max())
-        ar = np.arange(width)
-        mask = ar[None, :] < sizes[genes][:, None]
-        rows = np.where(mask, lo[genes][:, None] + ar[None, :], a)
-        offset = np.where(mask, centers[rows] - tss[genes][:, None], 0)
-        center = torch.from_numpy(centers[a:b]).to(device) if width >= REGION_PATH_MIN_WINDOW else None
-        return (tokens_all[a:b].to(device), signal_all[a:b].to(device), torch.from_numpy(rows - a).to(device),
+        index, mask, offset = data.window_layout(layout, genes, a)
+        center = torch.from_numpy(centers[a:b]).to(device) if index.shape[1] >= REGION_PATH_MIN_WINDOW else None
+        return (tokens_all[a:b].to(device), signal_all[a:b].to(device), torch.from_numpy(index).to(device),
                 torch.from_numpy(offset).to(device), torch.from_numpy(mask).to(device), center)
 
     def fresh():

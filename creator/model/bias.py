@@ -95,10 +95,11 @@ class MultiScaleRelativeBias(nn.Module):
             out = b if out is None else out + b
         return out
 
-    def lookup(self, rel: Tensor) -> Tensor:
-        """Signed distances ``rel`` (bp, integer, any shape ``S``) -> bias ``[H, *S]`` (float32)."""
+    def lookup(self, rel: Tensor, table: Tensor | None = None) -> Tensor:
+        """Signed distances ``rel`` (bp, integer, any shape ``S``) -> bias ``[H, *S]`` (float32).
+        ``table``: :meth:`segment_table` computed once by a caller that looks up many times."""
         seg = torch.searchsorted(self.breakpoints, rel.long().contiguous(), right=True)
-        table = self.segment_table()
+        table = self.segment_table() if table is None else table
         return table.t().contiguous().index_select(1, seg.reshape(-1)).view(table.shape[1], *rel.shape)
 
     def forward(self, offsets: Tensor, key_allowed: Tensor | None = None) -> Tensor:

@@ -146,17 +146,18 @@ class GeneEncoder(nn.Module):
             u = self.insulation.strength(x0[None], torch.ones(1, n, dtype=torch.bool, device=x0.device))[0]  # [N, H]
             cum = torch.cat([u.new_zeros(1, nh), torch.cumsum(u, 0)])         # exclusive sums [N + 1, H]
             p_el = cum[:-1] + 0.5 * u                                           # [N, H]
+        seg_table = self.rel_bias.segment_table()  # once, not once per gene
         single = len(layers) == 1
         s = None
         if not single:
             q = att.q(h0).view(n, nh, dh).transpose(0, 1)
-            bias = self.rel_bias.lookup(center[:, None] - center[None, :])       # [H, N, N]
+            bias = self.rel_bias.lookup(center[:, None] - center[None, :], seg_table)  # [H, N, N]
             if cum is not None:
                 bias = bias - (p_el.t()[:, :, None] - p_el.t()[:, None, :]).abs()
             s = torch.matmul(q, k.transpose(-1, -2)) * scale + bias.to(q.dtype)  # [H, N, N]
         outs = []
         for b, (a, e) in enumerate(zip(los, his)):
-            row = self.rel_bias.lookup(tss[b] - center[a:e])                     # [H, T] gene query
+            row = self.rel_bias.lookup(tss[b] - center[a:e], seg_table)          # [H, T] gene query
             if cum is not None:
                 m = a + int(torch.searchsorted(center[a:e], tss[b], right=True))
                 row = row - (cum[m][:, None] - p_el[a:e].t()).abs()
