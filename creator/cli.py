@@ -35,17 +35,6 @@ COMMANDS = {
 }
 
 
-def name_path_pairs(items: list[str], flag: str) -> dict[str, str]:
-    """``["DNase=a.bigWig", ...]`` from a repeatable ``--flag NAME=PATH`` option -> ``{name: path}``."""
-    out = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise InputError(f"{flag} {item!r} is not NAME=PATH", fix=f"e.g. {flag} DNase=dnase.bigWig")
-        out[name] = path
-    return out
-
-
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``command`` only that sub-command's module is imported."""
     parser = argparse.ArgumentParser(prog="creator", description=__doc__.splitlines()[0])

@@ -478,43 +478,53 @@ def trainable_genes(reference: Reference, targets: np.ndarray | None, genes=None
     return genes[keep]
 
 
-def plan_regions(reference: Reference, genes, region_bp: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Group ``genes`` into region batches.
+def plan_window_regions(lo, hi, center, tss, region_bp: int, *, chrom=None, genes=None
+                        ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Group genes with contiguous, non-empty windows ``[lo_g, hi_g)`` (rows of elements with
+    non-decreasing ``center`` per chromosome) into regions.
 
-    Per chromosome, genes are taken in TSS order; a region starts at the first element of a gene's
-    window and takes the following genes while the span from its first element centre to the last
-    element centre of every window stays within ``region_bp``. Regions overlap (they share the
-    elements of neighbouring windows) but each gene is in exactly one. A gene whose own window
-    spans more than ``region_bp`` is returned in ``singles`` (it trains as a per-gene batch).
-    Genes with an empty window must be removed first (:func:`trainable_genes`).
-    """
-    ref = reference
-    genes = np.asarray(genes, dtype=np.int64)
-    if len(genes) and np.any(ref.hi[genes] <= ref.lo[genes]):
-        raise ValueError("plan_regions: genes with an empty window")
-    order = np.lexsort((ref.tss[genes], ref.gene_chrom[genes]))
-    genes = genes[order]
+    Per chromosome (``chrom`` codes per gene; default one chromosome), genes are taken in TSS
+    order; a region starts at a gene and takes the following genes while the span from the first
+    to the last element centre of all their windows stays within ``region_bp``. Each gene is in
+    exactly one region; a gene whose own window spans more than ``region_bp`` is returned in
+    ``singles``. Returns ``(regions, singles)`` (arrays of gene indices)."""
+    lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
+    center, tss = np.asarray(center, dtype=np.int64), np.asarray(tss, dtype=np.int64)
+    chrom = np.zeros(len(lo), np.int64) if chrom is None else np.asarray(chrom, dtype=np.int64)
+    genes = np.arange(len(lo)) if genes is None else np.asarray(genes, dtype=np.int64)
+    if len(genes) and np.any(hi[genes] <= lo[genes]):
+        raise ValueError("plan_window_regions: genes with an empty window")
+    genes = genes[np.lexsort((tss[genes], chrom[genes]))]
     regions: list[np.ndarray] = []
     singles: list[int] = []
     cur: list[int] = []
     cur_chrom, cur_lo, cur_hi = -1, 0, 0
     for g in genes:
-        first = int(ref.ccre_center[ref.lo[g]])
-        last = int(ref.ccre_center[ref.hi[g] - 1])
+        first, last = int(center[lo[g]]), int(center[hi[g] - 1])
         if last - first > region_bp:
             singles.append(int(g))
             continue
-        chrom = int(ref.gene_chrom[g])
-        if cur and chrom == cur_chrom and max(cur_hi, last) - min(cur_lo, first) <= region_bp:
+        c = int(chrom[g])
+        if cur and c == cur_chrom and max(cur_hi, last) - min(cur_lo, first) <= region_bp:
             cur.append(int(g))
             cur_lo, cur_hi = min(cur_lo, first), max(cur_hi, last)
             continue
         if cur:
             regions.append(np.array(cur, dtype=np.int64))
-        cur, cur_chrom, cur_lo, cur_hi = [int(g)], chrom, first, last
+        cur, cur_chrom, cur_lo, cur_hi = [int(g)], c, first, last
     if cur:
         regions.append(np.array(cur, dtype=np.int64))
     return regions, np.array(singles, dtype=np.int64)
+
+
+def plan_regions(reference: Reference, genes, region_bp: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Group ``genes`` into region batches (:func:`plan_window_regions` on the reference's windows):
+    per chromosome in TSS order, the span of every window's element centres within ``region_bp``;
+    regions overlap (they share the elements of neighbouring windows) but each gene is in exactly
+    one. Genes with an empty window must be removed first (:func:`trainable_genes`)."""
+    ref = reference
+    return plan_window_regions(ref.lo, ref.hi, ref.ccre_center, ref.tss, region_bp, chrom=ref.gene_chrom,
+                               genes=genes)
 
 
 @dataclass(frozen=True)

@@ -199,7 +199,7 @@ def add_cli(sub) -> None:
 
 def _cli(args) -> int:
     cfg = load_config(args.config)["features"]
-    from creator.cli import name_path_pairs
+    from creator.io import name_path_pairs
 
     tracks = name_path_pairs(args.track, "--track")
     extract_features(reference_dir=args.reference, tracks=tracks, out=args.out,

@@ -333,3 +333,14 @@ def write_parquet(df: pd.DataFrame, dest: str | Path) -> None:
 def write_tsv(df: pd.DataFrame, dest: str | Path, **kwargs) -> None:
     with atomic_path(dest) as tmp:
         df.to_csv(tmp, sep="\t", index=False, **kwargs)
+
+
+def name_path_pairs(items: list[str], flag: str) -> dict[str, str]:
+    """``["DNase=a.bigWig", ...]`` from a repeatable ``--flag NAME=PATH`` option -> ``{name: path}``."""
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"{flag} {item!r} is not NAME=PATH", fix=f"e.g. {flag} DNase=dnase.bigWig")
+        out[name] = path
+    return out

@@ -85,6 +85,7 @@ from creator import data
 from creator import linkscore
 from creator.errors import InputError
 from creator.formats import TRACK_INDEX
+from creator.inference import load_model, resolve_device
 from creator.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -387,8 +388,6 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
     """Run the links stage (module docstring); returns a summary dict."""
     import torch
 
-    from creator.predict import check_model_fits, load_model, resolve_device
-
     if not 0.0 <= bedpe_quantile < 1.0:
         raise InputError(f"--bedpe-threshold {bedpe_quantile} is not a quantile in [0, 1)", fix="e.g. 0.95")
     if isp_exact_max < 0 or (isp_top_k is not None and isp_top_k < 0):
@@ -399,11 +398,9 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
     pdir = Path(predict_dir)
     dev = resolve_device(device)
     ref = data.open_reference(reference)
-    model, _ = load_model(checkpoint, dev)
-    model.eval()
+    model, _ = load_model(checkpoint, dev, reference=ref)
     for p in model.parameters():
         p.requires_grad_(False)
-    check_model_fits(model.config, ref, source=checkpoint)
     inputs = data.open_cell(ref, features, cell=cell)
     emb_all, ga, offsets, stored_pred = _open_predict_dir(pdir, ref, model, cell)
     _check_embeddings(model, inputs, emb_all, dev, pdir)

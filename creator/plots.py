@@ -404,7 +404,7 @@ def add_cli(sub) -> None:
 
 
 def _locus_cli(args) -> int:
-    from creator.cli import name_path_pairs
+    from creator.io import name_path_pairs
 
     bigwigs = name_path_pairs(args.bigwig, "--bigwig")
     locus_view_from_files(args.out, links=args.links, gene=args.gene, score=args.score, cool=args.cool,

@@ -12,7 +12,7 @@ Input: ``attention.zarr`` of the predict stage (``creator predict --attention``)
 ``element_attention`` holds, per gene window, the ``E x E`` element-element attention of the LAST
 gene layer averaged over heads (softmax probabilities, rows = queries), or whose ``element_pixels``
 holds the same already binned (``creator predict --element-resolution``, the workflow's default:
-:class:`ElementAttentionBinner`; its resolution must equal ``--resolution``). Both give the same
+:class:`creator.inference.ElementAttentionBinner`; its resolution must equal ``--resolution``). Both give the same
 outputs (the binner rounds to float16 first, as the full store does).
 
 Matrix (``--out-cool``)
@@ -101,6 +101,8 @@ import pandas as pd
 
 from creator import data
 from creator.errors import InputError
+from creator.inference import (BandAccumulator, binned_block, iter_gene_attention, load_model,
+                               open_element_attention, window_bin_span)
 from creator.io import atomic_path, read_chrom_sizes
 
 log = logging.getLogger(__name__)
@@ -109,15 +111,6 @@ PIXEL_COLUMNS = ("bin1_id", "bin2_id", "count", "n")
 LOOP_COLUMNS = ("chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score", "strand1",
                 "strand2", "observed", "expected", "n")
 BOUNDARY_COLUMNS = ("chrom", "start", "end", "name", "score", "strand")
-#: element_attention values read per zarr request (bounds the read buffer)
-READ_VALUES = 1 << 24
-
-
-def log_distance_bin(distance, unit: float = 1.0, per_octave: int = 4) -> np.ndarray:
-    """Quarter-octave (``per_octave`` per doubling) bins of ``|distance|``:
-    ``floor(per_octave * log2(1 + |distance| / unit))`` as int64 (0 for distance 0)."""
-    d = np.abs(np.asarray(distance, dtype=np.float64))
-    return np.floor(per_octave * np.log2(1.0 + d / unit)).astype(np.int64)
 
 
 def pixel_distance_bin(offset_bins) -> np.ndarray:
@@ -127,160 +120,6 @@ def pixel_distance_bin(offset_bins) -> np.ndarray:
     pos = d > 0
     out[pos] = np.floor(4 * np.log2(d[pos])).astype(np.int64)
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# the attention store
-
-
-def open_element_attention(predict_dir: str | Path, reference: data.Reference, cell: str | None = None):
-    """The ``element_attention`` array and ``element_offsets`` of ``predict_dir/attention.zarr``,
-    checked against ``reference``; or ``(element_pixels group, None)`` for a store binned during
-    predict (:class:`ElementAttentionBinner`)."""
-    import zarr
-
-    path = Path(predict_dir) / "attention.zarr"
-    fix = ("run the predict stage with attention (creator predict ... --attention, without "
-           "--no-element-attention) for this cell type and reference")
-    if not path.exists():
-        raise InputError("attention store not found", path=path, fix=fix)
-    try:
-        root = zarr.open_group(str(path), mode="r")
-    except Exception as exc:  # noqa: BLE001 - zarr raises several types for a broken store
-        raise InputError(f"cannot open the attention store: {exc}", path=path, fix=fix) from exc
-    attrs = dict(root.attrs)
-    rid = attrs.get("reference_id")
-    if rid is not None and rid != reference.reference_id:
-        raise InputError(f"the attention store was computed against reference {rid!r}, not "
-                         f"{reference.reference_id!r}", path=path, fix=fix)
-    if cell is not None and attrs.get("cell_type") not in (None, cell):
-        raise InputError(f"the attention store is of cell type {attrs.get('cell_type')!r}, not {cell!r}",
-                         path=path, fix="point --predict-dir at this cell type's predict directory")
-    if "element_pixels" in root:
-        return root["element_pixels"], None   # binned during predict (ElementAttentionBinner)
-    if "element_attention" not in root or "element_offsets" not in root:
-        raise InputError("the attention store has no element_attention (predict ran with "
-                         "--no-element-attention)", path=path, fix=fix)
-    offsets = np.asarray(root["element_offsets"][...], dtype=np.int64)
-    sizes = reference.window_sizes
-    expect = np.concatenate([[0], np.cumsum(sizes * sizes)]).astype(np.int64)
-    if offsets.shape != expect.shape or not np.array_equal(offsets, expect):
-        raise InputError("element_offsets do not match the reference's gene windows", path=path, fix=fix)
-    return root["element_attention"], offsets
-
-
-def iter_gene_attention(arr, offsets: np.ndarray, genes: np.ndarray, sizes: np.ndarray
-                        ) -> Iterator[tuple[int, np.ndarray]]:
-    """``(gene, float32 [E, E])`` for ``genes`` (non-empty windows), reading runs of consecutive
-    genes in requests of at most :data:`READ_VALUES` values."""
-    genes = [int(g) for g in genes if sizes[g] > 0]
-    i = 0
-    while i < len(genes):
-        j = i + 1
-        start = offsets[genes[i]]
-        while (j < len(genes) and genes[j] == genes[j - 1] + 1
-               and offsets[genes[j] + 1] - start <= READ_VALUES):
-            j += 1
-        stop = offsets[genes[j - 1] + 1]
-        block = np.asarray(arr[int(start):int(stop)], dtype=np.float32)
-        for g in genes[i:j]:
-            e = int(sizes[g])
-            a, b = offsets[g] - start, offsets[g + 1] - start
-            yield g, block[a:b].reshape(e, e)
-        i = j
-
-
-def float16_rounded(x) -> np.ndarray:
-    """float32 copy of ``x`` rounded to float16 (the values a float16 store holds). Through torch:
-    numpy's float32 -> float16 cast is ~10x slower (it was 40% of the demo's predict time); both
-    round to nearest even, so the values are identical (tested)."""
-    import torch
-
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    return t.to(torch.float16).to(torch.float32).cpu().numpy()
-
-
-def binned_block(attn: np.ndarray, elem_bin: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """One window's contribution: ``(b0, sums [m, m], counts [m, m])`` over bins ``b0 .. b0+m-1``
-    (upper triangle filled, lower zero), from its ``[E, E]`` attention and the elements' bins
-    (non-decreasing). Unordered pairs of distinct elements; value ``(a_ij + a_ji) / 2``."""
-    e = len(elem_bin)
-    b0 = int(elem_bin[0])
-    m = int(elem_bin[-1]) - b0 + 1
-    sums = np.zeros((m, m), np.float64)
-    counts = np.zeros((m, m), np.int64)
-    if e < 2:
-        return b0, sums, counts
-    u, starts, n = np.unique(elem_bin, return_index=True, return_counts=True)
-    s = attn.astype(np.float64)
-    s = (s + s.T) * 0.5
-    blk = np.add.reduceat(np.add.reduceat(s, starts, axis=0), starts, axis=1)
-    diag_self = np.add.reduceat(np.diag(s), starts)
-    loc = u - b0
-    full = np.zeros((m, m), np.float64)
-    full[np.ix_(loc, loc)] = blk
-    cnt = np.zeros((m, m), np.int64)
-    cnt[np.ix_(loc, loc)] = np.outer(n, n)
-    # within a bin: unordered pairs of distinct elements
-    full[loc, loc] = (np.diag(blk) - diag_self) * 0.5
-    cnt[loc, loc] = n * (n - 1) // 2
-    iu = np.triu_indices(m)
-    sums[iu] = full[iu]
-    counts[iu] = cnt[iu]
-    return b0, sums, counts
-
-
-class BandAccumulator:
-    """Sums and counts of one chromosome's bin pairs ``(r, r + d)``, ``0 <= d < band``, for blocks
-    that arrive with non-decreasing first rows. Rows before the current block are final; they are
-    handed back (sorted) when the buffer must shift, and by :meth:`finish`."""
-
-    def __init__(self, n_bins: int, band: int):
-        self.n_bins = int(n_bins)
-        self.band = max(1, int(band))
-        self.cap = 2 * self.band
-        self.sums = np.zeros((self.cap, self.band), np.float64)
-        self.counts = np.zeros((self.cap, self.band), np.int64)
-        self.r0 = 0
-        self.last_b0 = 0
-
-    def add(self, b0: int, sums: np.ndarray, counts: np.ndarray) -> list[tuple[np.ndarray, ...]]:
-        m = sums.shape[0]
-        if b0 < self.last_b0:
-            raise ValueError("blocks must arrive with non-decreasing first bins")
-        if m > self.band:
-            raise ValueError(f"block of {m} bins exceeds the band ({self.band})")
-        self.last_b0 = b0
-        out = []
-        if b0 - self.r0 + m > self.cap:
-            out.append(self._emit(b0))
-        p, q = np.nonzero(counts)
-        self.sums[b0 - self.r0 + p, q - p] += sums[p, q]
-        self.counts[b0 - self.r0 + p, q - p] += counts[p, q]
-        return out
-
-    def _emit(self, upto: int) -> tuple[np.ndarray, ...]:
-        """Hand back rows ``[r0, upto)`` as ``(bin1, bin2, sum, count)`` and shift the buffer."""
-        k = upto - self.r0
-        rows, d = np.nonzero(self.counts[:k])
-        res = (rows + self.r0, rows + self.r0 + d, self.sums[rows, d], self.counts[rows, d])
-        keep = max(self.cap - k, 0)   # a jump past the whole buffer (a gap between windows) keeps nothing
-        self.sums[:keep] = self.sums[k:k + keep]
-        self.counts[:keep] = self.counts[k:k + keep]
-        self.sums[keep:] = 0
-        self.counts[keep:] = 0
-        self.r0 = upto
-        return res
-
-    def finish(self) -> tuple[np.ndarray, ...]:
-        return self._emit(self.r0 + self.cap)
-
-
-def window_bin_span(reference: data.Reference, genes: np.ndarray, resolution: int) -> tuple[np.ndarray, np.ndarray]:
-    """First and last bin of each of ``genes``' (non-empty) windows at ``resolution``."""
-    first = reference.ccre_center[reference.lo[genes]] // resolution
-    last = reference.ccre_center[reference.hi[genes] - 1] // resolution
-    return first, last
 
 
 def _chrom_pixels(parts: list[tuple[np.ndarray, ...]], st: _ChromStats, bin_offset: int) -> pd.DataFrame | None:
@@ -295,67 +134,6 @@ def _chrom_pixels(parts: list[tuple[np.ndarray, ...]], st: _ChromStats, bin_offs
     df["bin1_id"] += bin_offset
     df["bin2_id"] += bin_offset
     return df
-
-
-class ElementAttentionBinner:
-    """Bins element-element attention as the predict stage produces it, so that the per-window
-    ``E x E`` matrices (about 25 GB per cell type genome-wide at 1 Mb windows) need not be stored.
-
-    Windows arrive in gene index order (genes sorted by chromosome and TSS, so first bins never
-    decrease within a chromosome); each is rounded to float16, exactly the values a full store holds,
-    and accumulated with :func:`binned_block` into a :class:`BandAccumulator`. So the tads stage gives
-    the same numbers from either store. Per chromosome code ``c`` (``reference.chroms[c]``), the
-    zarr group ``element_pixels/{c}`` gets ``bin1``, ``bin2`` (int64, bins of the chromosome,
-    ``bin1 <= bin2``, sorted), ``sum`` (float64) and ``n`` (int64): sum and count of the
-    symmetrised attention over (element pair, window) contributions.
-    """
-
-    def __init__(self, group, reference: data.Reference, resolution: int):
-        if resolution < 1:
-            raise InputError("the element attention resolution must be >= 1 bp", fix="e.g. 10000")
-        self.ref = reference
-        self.res = int(resolution)
-        self.group = group.create_group("element_pixels")
-        self.group.attrs.update(dict(resolution=self.res))
-        self.code: int | None = None
-        self.done: set[int] = set()
-        self.acc: BandAccumulator | None = None
-        self.parts: list[tuple[np.ndarray, ...]] = []
-
-    def _start(self, code: int) -> None:
-        ref = self.ref
-        if code in self.done:
-            raise RuntimeError(f"element attention binner: chromosome {ref.chroms[code]} arrived twice")
-        genes = np.flatnonzero((ref.gene_chrom == code) & (ref.window_sizes > 0))
-        first, last = window_bin_span(ref, genes, self.res)
-        self.code = code
-        self.acc = BandAccumulator(int(last.max()) + 1, int((last - first).max()) + 1)
-        self.parts = []
-
-    def add(self, gene: int, attn: np.ndarray) -> None:
-        """Gene ``gene``'s window attention ``[E, E]`` (E >= 1)."""
-        ref = self.ref
-        lo, hi = int(ref.lo[gene]), int(ref.hi[gene])
-        code = int(ref.ccre_chrom[lo])
-        if code != self.code:
-            self._finish()
-            self._start(code)
-        self.parts += self.acc.add(*binned_block(float16_rounded(attn), ref.ccre_center[lo:hi] // self.res))
-
-    def _finish(self) -> None:
-        if self.acc is None:
-            return
-        self.parts.append(self.acc.finish())
-        cols = [np.concatenate([p[k] for p in self.parts]) for k in range(4)]
-        order = np.lexsort((cols[1], cols[0]))
-        g = self.group.create_group(str(self.code))
-        for name, col, dt in zip(("bin1", "bin2", "sum", "n"), cols, (np.int64, np.int64, np.float64, np.int64)):
-            g.create_array(name, data=np.ascontiguousarray(col[order], dtype=dt))
-        self.done.add(self.code)
-        self.acc, self.parts = None, []
-
-    def close(self) -> None:
-        self._finish()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,10 +247,7 @@ def element_insulation(checkpoint: str | Path, predict_dir: str | Path, referenc
     model has no insulation term (``ModelConfig.insulation`` off, e.g. the published model)."""
     import torch
 
-    from creator.model.checkpoint import load_checkpoint
-
-    model, _ = load_checkpoint(checkpoint)
-    model.eval()
+    model, _ = load_model(checkpoint, torch.device("cpu"), reference=reference)
     ins = model.gene.insulation
     if ins is None:
         return None

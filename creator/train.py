@@ -84,7 +84,7 @@ from torch import nn
 
 from creator import data
 from creator.errors import InputError
-from creator.predict import autocast, check_model_fits, predict_genes, resolve_device
+from creator.inference import autocast, check_model_fits, predict_genes, resolve_device
 
 log = logging.getLogger(__name__)
 

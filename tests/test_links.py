@@ -78,7 +78,7 @@ def test_columns_rows_and_windows(setup):
 
 
 def test_attention_columns(setup):
-    from creator.predict import read_gene_attention
+    from creator.inference import read_gene_attention
 
     t, ref = setup["table"], setup["ref"]
     g = int(np.argmax(ref.window_sizes))

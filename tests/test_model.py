@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from creator.errors import InputError
-from creator.model import (CreatorModel, ModelConfig, encode_all, pad_windows, predict_cached,
-                           windows_from_ranges)
+from creator.inference import encode_all, pad_windows, predict_cached, windows_from_ranges
+from creator.model import CreatorModel, ModelConfig
 from creator.model.bias import relative_position_bucket
 
 TINY = ModelConfig.preset("tiny")

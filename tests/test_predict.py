@@ -11,7 +11,8 @@ import zarr
 from creator import data
 from creator.cli import main
 from creator.model import CreatorModel, ModelConfig, save_checkpoint
-from creator.predict import predict, read_element_attention, read_gene_attention
+from creator.inference import read_element_attention, read_gene_attention
+from creator.predict import predict
 from fixtures_arrays import write_arrays
 
 

@@ -11,9 +11,9 @@ import torch
 from creator import data
 from creator.cli import main
 from creator.errors import InputError
-from creator.predict import AttentionWriter, read_element_attention
-from creator.tads import (BandAccumulator, _ChromStats, binned_block, call_boundaries, log_distance_bin,
-                          pixel_distance_bin, tads)
+from creator.inference import (AttentionWriter, BandAccumulator, binned_block, log_distance_bin,
+                               read_element_attention)
+from creator.tads import _ChromStats, call_boundaries, pixel_distance_bin, tads
 from fixtures_arrays import write_reference
 
 RES = 5_000
@@ -447,7 +447,7 @@ def test_binned_store_gives_the_same_outputs(blocks, tmp_path):
 def test_binner_refuses_out_of_order_windows(blocks, tmp_path):
     import zarr
 
-    from creator.tads import ElementAttentionBinner
+    from creator.inference import ElementAttentionBinner
 
     ref = blocks["ref"]
     grp = zarr.open_group(str(tmp_path / "s.zarr"), mode="w", zarr_format=3)
@@ -465,7 +465,7 @@ def test_binner_refuses_out_of_order_windows(blocks, tmp_path):
 
 def test_float16_rounding_through_torch_equals_numpy():
     """The binner rounds attention to float16 through torch (fast); the values must be numpy's."""
-    from creator.tads import float16_rounded
+    from creator.inference import float16_rounded
 
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.random(10_000, dtype=np.float32),            # attention-like [0, 1)

@@ -1,16 +1,14 @@
-"""The CREaTor model (our own implementation of the published architecture).
+"""The CREaTor model (our own implementation of the published architecture): the network only.
 
-Public API: :class:`ModelConfig`, :class:`CreatorModel`, the fast inference helpers
-(:func:`predict_cached`, :func:`encode_all`, :func:`pad_windows`, :func:`windows_from_ranges`,
-:func:`gene_batches`) and checkpoint I/O (:mod:`creator.model.checkpoint`).
+Public API: :class:`ModelConfig`, :class:`CreatorModel` and checkpoint I/O
+(:mod:`creator.model.checkpoint`). Running a model over a cell type (stage 1 once per cCRE, stage 2
+over batches of genes or regions, attention storage): :mod:`creator.inference`.
 """
 
 from .checkpoint import (CheckpointError, import_published, load_checkpoint, load_published,
                          save_checkpoint)
 from .config import ModelConfig
-from .model import (CreatorModel, encode_all, gene_batches, pad_windows, predict_cached,
-                    windows_from_ranges)
+from .model import CreatorModel
 
-__all__ = ["ModelConfig", "CreatorModel", "predict_cached", "encode_all", "pad_windows",
-           "windows_from_ranges", "gene_batches", "CheckpointError", "save_checkpoint",
-           "load_checkpoint", "import_published", "load_published"]
+__all__ = ["ModelConfig", "CreatorModel", "CheckpointError", "save_checkpoint", "load_checkpoint",
+           "import_published", "load_published"]

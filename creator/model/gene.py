@@ -115,8 +115,9 @@ class GeneEncoder(nn.Module):
         their distance (and the insulation between them), so the scores ``q_i k_j / sqrt(d_h) +
         bias_ij`` are computed once for the region (``[H, N, N]``) and each gene takes the softmax of
         its window's block; the gene key is masked for non-empty windows, so it is left out.
-        Middle layers (``gene_layers > 2``) run per gene on the full window; the last layer runs
-        for the gene query alone."""
+        Middle layers (``gene_layers > 2``) run per gene on the full window with their bias cut out
+        of the region's (no per-gene distance bucketing); the last layer runs for the gene query
+        alone."""
         n, d = elem_emb.shape
         if center.shape != (n,) or lo.shape != hi.shape or lo.shape != tss.shape:
             raise ValueError(f"elem_emb {tuple(elem_emb.shape)}, center {tuple(center.shape)}, lo "
@@ -172,12 +173,13 @@ class GeneEncoder(nn.Module):
             y = torch.cat([oe.transpose(0, 1).reshape(e - a, d), og])              # [T + 1, d]
             x = torch.cat([x0[a:e], gene_tok[None]]) + att.out_dropout(att.out(y))
             x = x + first.ff(first.norm_ff(x))
-            if len(layers) > 2:  # middle layers: the usual path on this window
-                off = (center[a:e] - tss[b])[None]
-                mask = torch.ones_like(off, dtype=torch.bool)
-                full = self.attention_bias(off, mask)
-                if self.insulation is not None:
-                    full = full + self.insulation(x0[None, a:e], off, mask)
+            if len(layers) > 2:  # middle layers: the usual layer on this window, its bias cut
+                # out of the region's (element pairs) plus the gene row; the gene key is masked
+                t = e - a
+                full = bias.new_empty(1, nh, t + 1, t + 1)
+                full[0, :, :t, :t] = bias[:, a:e, a:e]
+                full[0, :, :, t] = float("-inf")
+                full[0, :, t, :t] = row
                 for layer in layers[1:-1]:
                     x = layer(x[None], full)[0][0]
             last = layers[-1]
