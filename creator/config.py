@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,41 +17,6 @@ from creator.formats import RNASEQ, ROLES, TRACKS
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = REPO / "config" / "schema"
-
-DEFAULTS: dict[str, Any] = {
-    "outdir": "results",
-    "simulate": None,
-    "reference": {
-        "assembly": "hg38",
-        "genes_format": "bed",
-        "blacklist": None,
-        "fasta": None,
-        "chromosomes": None,
-        "gene_types": None,
-        "element_bp": 500,
-        "window_bp": 1_000_000,
-        "sort_input": True,
-    },
-    "features": {
-        "resolution_bp": 10,
-        "transform": "log1p",
-        "block_ccres": 1024,
-        "map_chrom_names": False,
-        "missing_chrom": "warn",
-    },
-    "targets": {"min_matched_fraction": 0.5},
-    "model_name": "creator",
-    "train": {},
-    "predict": {"batch_genes": 16, "element_batch": 256, "bf16": False, "bin_element_attention": True},
-    "links": {"bedpe_threshold": 0.95, "isp_exact_max": 2000, "isp_tracks": "crispri"},
-    "tads": {"resolution_bp": 10000, "window_bins": 10, "min_prominence": 0.1, "loop_oe": 2.0,
-             "loop_min_distance": 20000, "boundaries_from": "auto", "barrier_prominence": 1.5,
-             "barrier_distance_bins": 3},
-    "evaluate": {"crispr": None, "crispr_cells": [], "hic": None, "truth_links": None, "truth_boundaries": None,
-                 "locus_gene": None, "n_shuffles": 1000, "peers": [], "n_bootstrap": 1000, "seed": 0},
-    "download": {"retries": 4, "backoff_s": 1.0, "timeout_s": 60.0, "dir": "resources/data"},
-    "encode": None,  # creator.encode fills the section's own defaults
-}
 
 SAMPLE_COLUMNS = ("cell_type", "role", "assay", "url", "md5")
 #: Provenance columns of an ENCODE manifest (creator.encode), which is also a sample sheet: ignored here.
@@ -67,13 +33,61 @@ def _merge(defaults: dict, given: dict) -> dict:
     return out
 
 
+def _model_schema() -> dict:
+    """JSON schema of ``train.model``, generated from :class:`creator.model.ModelConfig`'s fields
+    (types only; ranges are ModelConfig's own checks), so that a misspelled key fails when the config
+    is read, naming its path."""
+    from creator.model.config import ModelConfig
+
+    kinds = {"int": {"type": "integer"}, "float": {"type": "number"}, "bool": {"type": "boolean"},
+             "tuple[int, ...]": {"type": "array", "items": {"type": "integer"}},
+             "tuple[str, ...]": {"type": "array", "items": {"type": "string"}}}
+    props = {}
+    for f in dataclasses.fields(ModelConfig):
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        if kind not in kinds:
+            raise TypeError(f"ModelConfig.{f.name}: no JSON schema for type {kind}")
+        props[f.name] = dict(kinds[kind])
+    return {"description": "overrides of the preset's ModelConfig fields (creator.model.ModelConfig)",
+            "type": "object", "additionalProperties": False, "properties": props, "default": {}}
+
+
 def load_schema(name: str) -> dict:
+    """``config/schema/{name}.schema.yaml``; the config schema with ``train.model`` generated."""
     with open(SCHEMA_DIR / f"{name}.schema.yaml") as fh:
-        return yaml.safe_load(fh)
+        schema = yaml.safe_load(fh)
+    if name == "config":
+        schema["properties"]["train"]["properties"]["model"] = _model_schema()
+    return schema
+
+
+def schema_defaults(schema: dict) -> dict[str, Any]:
+    """Every default the config schema states: top-level keys with a ``default``, and for each
+    object section the defaults of its keys (the one place defaults live)."""
+    out: dict[str, Any] = {}
+    for key, sub in schema["properties"].items():
+        if "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        elif sub.get("type") == "object" and "properties" in sub:
+            out[key] = {k: copy.deepcopy(v["default"]) for k, v in sub["properties"].items() if "default" in v}
+    return out
+
+
+#: the config's defaults, read from config/schema/config.schema.yaml
+DEFAULTS: dict[str, Any] = schema_defaults(load_schema("config"))
+
+
+def section_defaults(section: str) -> dict[str, Any]:
+    """A copy of one section's defaults (for stage CLIs and settings dataclasses)."""
+    return copy.deepcopy(DEFAULTS[section])
 
 
 def _explain(error: jsonschema.ValidationError) -> tuple[str, str]:
     key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if extra:  # name the misspelled key itself
+            key = f"{key}.{extra[0]}" if error.absolute_path else extra[0]
     if error.validator == "additionalProperties":
         fix = "remove or rename the key; allowed keys: " + ", ".join(sorted(error.schema.get("properties", {})))
     elif error.validator == "required":
@@ -114,6 +128,19 @@ def validate_config(config: dict, *, source: str = "config", partial: bool = Fal
             f"reference.element_bp {ref['element_bp']}", path=source,
             fix="choose a resolution_bp that divides element_bp (e.g. 10 for 500)")
     return full
+
+
+def validate_section(section: str, values: dict, *, source: str = "config") -> None:
+    """Check one section's keys and types against the config schema (no defaults filled); the
+    error names the key path (``train.model.insulaton``) and the fix."""
+    schema = load_schema("config")
+    sub = dict(schema["properties"][section])
+    sub.pop("required", None)
+    sub["$defs"] = schema.get("$defs", {})
+    errors = sorted(jsonschema.Draft202012Validator(sub).iter_errors(values), key=lambda e: list(e.absolute_path))
+    if errors:
+        key, fix = _explain(errors[0])
+        raise InputError(f"config key '{section}.{key}': {errors[0].message}", path=source, fix=fix)
 
 
 def load_config(path: str | Path) -> dict:

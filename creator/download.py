@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, IO
 
+from creator.config import section_defaults
 from creator.errors import DownloadError
 
 log = logging.getLogger(__name__)
@@ -241,13 +242,14 @@ def _cli(args: argparse.Namespace) -> int:
 
 
 def add_cli(sub) -> None:
+    _D = section_defaults("download")  # the config schema's defaults
     p = sub.add_parser("download", help="fetch a file (http(s), file:// or path), check its md5",
                        description=__doc__.splitlines()[0])
     p.add_argument("--url", required=True, help="http(s):// or file:// URL, or a filesystem path")
     p.add_argument("--out", required=True, help="destination file")
     p.add_argument("--md5", default=None, help="expected md5 (32 hex characters)")
-    p.add_argument("--retries", type=int, default=4, help="retries on transient errors (4)")
-    p.add_argument("--backoff", type=float, default=1.0,
-                   help="first retry delay in seconds, doubled each retry (1.0)")
-    p.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds (60)")
+    p.add_argument("--retries", type=int, default=_D["retries"], help="retries on transient errors (%(default)s)")
+    p.add_argument("--backoff", type=float, default=_D["backoff_s"],
+                   help="first retry delay in seconds, doubled each retry (%(default)s)")
+    p.add_argument("--timeout", type=float, default=_D["timeout_s"], help="socket timeout in seconds (%(default)s)")
     p.set_defaults(func=_cli)

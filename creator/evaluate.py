@@ -108,8 +108,10 @@ import numpy as np
 import pandas as pd
 
 from creator import linkscore, ranking
+from creator.config import section_defaults
 from creator.errors import InputError
-from creator.io import atomic_path, chrom_sort_key, open_text, strip_version, suggest_chrom, write_tsv
+from creator.io import (atomic_path, chrom_sort_key, json_safe, open_text, strip_version, suggest_chrom, write_json,
+                        write_tsv)
 
 log = logging.getLogger(__name__)
 
@@ -201,30 +203,6 @@ def _require_columns(df: pd.DataFrame, required: Iterable[str], *, path, what: s
     if missing:
         raise InputError(f"{what} lacks required column(s) {', '.join(missing)} "
                          f"(it has: {', '.join(map(str, df.columns))})", path=path, line=1, fix=fix)
-
-
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_json_safe(v) for v in obj.tolist()]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def write_json(obj, dest) -> None:
-    with atomic_path(dest) as tmp:
-        tmp.write_text(json.dumps(_json_safe(obj), indent=1, sort_keys=False) + "\n")
 
 
 def _row(cell, method, metric, value, n, distance_bin=ALL) -> dict:
@@ -1671,6 +1649,7 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
 
 
 def add_cli(sub) -> None:
+    _D = section_defaults("evaluate")  # the config schema's defaults
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("evaluate-expression", help="Pearson/Spearman of predicted vs observed expression",
                        description=__doc__.split("\n\n")[0], formatter_class=fmt)
@@ -1698,8 +1677,8 @@ def add_cli(sub) -> None:
                    help="leave out pairs without an overlapping cCRE instead of ranking them last")
     p.add_argument("--peer", action="append", default=[], metavar="NAME=PATH:COLUMN",
                    help="another method's predictions to score on the same pairs (repeatable)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--n-boot", type=int, default=_D["n_bootstrap"], help="bootstrap resamples for the intervals (0: none)")
+    p.add_argument("--seed", type=int, default=_D["seed"], help="seed of the bootstrap")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_cli_links)
 
@@ -1719,7 +1698,7 @@ def add_cli(sub) -> None:
     p.add_argument("--window-bp", type=int, default=100_000, help="insulation window (default 100000)")
     p.add_argument("--prominence", type=float, default=0.2, help="min boundary prominence, log2 (default 0.2)")
     p.add_argument("--tolerance-bp", type=int, help="match distance (default: one Hi-C bin)")
-    p.add_argument("--n-shuffles", type=int, default=1000, help="shuffles for the enrichment (default 1000)")
+    p.add_argument("--n-shuffles", type=int, default=_D["n_shuffles"], help="shuffles for the enrichment (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-distance", type=int, default=2_000_000, help="O/E correlation up to this distance (bp)")
     p.add_argument("--out", required=True, help="output directory")

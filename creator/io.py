@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import json
+import math
 import os
 import re
 import shutil
@@ -344,3 +346,29 @@ def name_path_pairs(items: list[str], flag: str) -> dict[str, str]:
             raise InputError(f"{flag} {item!r} is not NAME=PATH", fix=f"e.g. {flag} DNase=dnase.bigWig")
         out[name] = path
     return out
+
+
+def json_safe(obj):
+    """``obj`` with numpy scalars and arrays, tuples and paths made JSON types; NaN/inf -> None."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [json_safe(v) for v in obj.tolist()]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(obj, dest: str | Path, *, indent: int = 1) -> None:
+    """:func:`json_safe` of ``obj`` as JSON (keys in insertion order), written atomically."""
+    with atomic_path(dest) as tmp:
+        tmp.write_text(json.dumps(json_safe(obj), indent=indent, sort_keys=False) + "\n")

@@ -83,6 +83,7 @@ import pandas as pd
 
 from creator import data
 from creator import linkscore
+from creator.config import section_defaults
 from creator.errors import InputError
 from creator.formats import TRACK_INDEX
 from creator.inference import load_model, resolve_device
@@ -382,7 +383,7 @@ def _finite(x: np.ndarray, what: str) -> np.ndarray:
 
 def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path, predict_dir: str | Path,
           cell: str, out_tsv: str | Path, out_bedpe: str | Path, bedpe_quantile: float = 0.95,
-          isp_exact_max: int = 10_000, isp_top_k: int | None = None, isp_tracks_spec: str = "crispri",
+          isp_exact_max: int = 2000, isp_top_k: int | None = None, isp_tracks_spec: str = "crispri",
           device: str = "auto",
           batch_genes: int = 8, element_batch: int = 256) -> dict:
     """Run the links stage (module docstring); returns a summary dict."""
@@ -534,6 +535,7 @@ def write_bedpe(links_tsv: str | Path, out_bedpe: str | Path, threshold: float, 
 
 
 def add_cli(sub) -> None:
+    _D = section_defaults("links")  # the config schema's defaults
     p = sub.add_parser("links", help="cCRE-gene link scores (attention, in-silico perturbation)",
                        description=__doc__.split("\n\n")[0],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -546,14 +548,14 @@ def add_cli(sub) -> None:
     p.add_argument("--cell", required=True, help="cell type name (CellType column)")
     p.add_argument("--out-tsv", required=True, help="output links.tsv.gz")
     p.add_argument("--out-bedpe", required=True, help="output links.bedpe.gz")
-    p.add_argument("--bedpe-threshold", type=float, default=0.95,
-                   help="quantile of Score above which a link goes into the BEDPE (default 0.95 = top 5%%)")
-    p.add_argument("--isp-exact-max", type=int, default=10_000,
+    p.add_argument("--bedpe-threshold", type=float, default=_D["bedpe_threshold"],
+                   help="quantile of Score above which a link goes into the BEDPE (default %(default)s)")
+    p.add_argument("--isp-exact-max", type=int, default=_D["isp_exact_max"],
                    help="exact ISP for every pair when there are at most this many pairs; otherwise a "
-                        "first-order estimate plus about this many exact passes in all (default 10000)")
+                        "first-order estimate plus about this many exact passes in all (default %(default)s)")
     p.add_argument("--isp-top-k", type=int, default=None,
                    help="exact ISP passes per gene in first-order mode (default: isp-exact-max // genes)")
-    p.add_argument("--isp-tracks", default="crispri",
+    p.add_argument("--isp-tracks", default=_D["isp_tracks"],
                    help="tracks the perturbation sets to zero: 'crispri' (default: accessibility, binding and "
                         "active marks; see ISP_TRACK_SETS), 'all', or comma-separated track names")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from creator import data
+from creator.config import section_defaults
 from creator.errors import InputError
 from creator.inference import AttentionWriter, encode_range, load_model, predict_genes, resolve_device
 from creator.io import atomic_path, write_tsv
@@ -119,6 +120,7 @@ def predict(*, checkpoint: str | Path, reference: str | Path, features: str | Pa
 
 
 def add_cli(sub) -> None:
+    _D = section_defaults("predict")  # the config schema's defaults
     p = sub.add_parser("predict", help="predict expression (and attention) for one cell type",
                        description=__doc__.split("\n\n")[0],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -129,8 +131,8 @@ def add_cli(sub) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--targets", help="the cell type's targets parquet (adds observed_log1p)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-genes", type=int, default=16, help="genes per stage-2 batch")
-    p.add_argument("--element-batch", type=int, default=256, help="cCREs per stage-1 batch")
+    p.add_argument("--batch-genes", type=int, default=_D["batch_genes"], help="genes per stage-2 batch")
+    p.add_argument("--element-batch", type=int, default=_D["element_batch"], help="cCREs per stage-1 batch")
     p.add_argument("--attention", action="store_true", help="write attention.zarr")
     p.add_argument("--no-element-attention", action="store_true",
                    help="with --attention, skip the (large) element-element attention")

@@ -100,6 +100,7 @@ import numpy as np
 import pandas as pd
 
 from creator import data
+from creator.config import section_defaults
 from creator.errors import InputError
 from creator.inference import (BandAccumulator, binned_block, iter_gene_attention, load_model,
                                open_element_attention, window_bin_span)
@@ -597,6 +598,7 @@ def summits(r: np.ndarray, c: np.ndarray, value: np.ndarray, radius: int) -> np.
 
 
 def add_cli(sub) -> None:
+    _D = section_defaults("tads")  # the config schema's defaults
     p = sub.add_parser("tads", help="attention map (cooler), insulation, boundaries and loops",
                        description=__doc__.split("\n\n")[0],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -604,32 +606,32 @@ def add_cli(sub) -> None:
     p.add_argument("--predict-dir", required=True, help="predict output directory with attention.zarr")
     p.add_argument("--cell", required=True, help="cell type name (checked against the attention store)")
     p.add_argument("--chrom-sizes", required=True, help="chrom.sizes of the reference's assembly")
-    p.add_argument("--resolution", type=int, default=10_000, help="bin size in bp (default 10000)")
+    p.add_argument("--resolution", type=int, default=_D["resolution_bp"], help="bin size in bp (default %(default)s)")
     p.add_argument("--out-cool", required=True, help="output .cool")
     p.add_argument("--out-insulation", required=True, help="output insulation bedGraph")
     p.add_argument("--out-boundaries", required=True, help="output boundaries BED")
     p.add_argument("--out-loops", required=True, help="output loops BEDPE")
-    p.add_argument("--window-bins", type=int, default=10, help="insulation diamond size in bins (default 10)")
-    p.add_argument("--min-prominence", type=float, default=0.1,
-                   help="minimum boundary prominence in log2 insulation units (default 0.1)")
+    p.add_argument("--window-bins", type=int, default=_D["window_bins"], help="insulation diamond size in bins (default %(default)s)")
+    p.add_argument("--min-prominence", type=float, default=_D["min_prominence"],
+                   help="minimum boundary prominence in log2 insulation units (default %(default)s)")
     p.add_argument("--min-coverage", type=float, default=0.5,
                    help="fraction of a diamond's pixels that must be covered, else NaN (default 0.5)")
-    p.add_argument("--loop-oe", type=float, default=2.0, help="minimum observed/expected for a loop (default 2)")
-    p.add_argument("--loop-min-distance", type=int, default=20_000,
-                   help="minimum loop anchor distance in bp (default 20000)")
+    p.add_argument("--loop-oe", type=float, default=_D["loop_oe"], help="minimum observed/expected for a loop (default %(default)s)")
+    p.add_argument("--loop-min-distance", type=int, default=_D["loop_min_distance"],
+                   help="minimum loop anchor distance in bp (default %(default)s)")
     p.add_argument("--loop-min-count", type=int, default=1,
                    help="minimum (element pair, window) contributions of a loop pixel (default 1)")
     p.add_argument("--loop-radius", type=int, default=2,
                    help="a loop must be the O/E summit within this many bins (default 2; 0: off)")
     p.add_argument("--checkpoint", help="the model checkpoint (for the learned-insulation barrier track)")
     p.add_argument("--out-barrier", help="output barrier bedGraph (needs --checkpoint)")
-    p.add_argument("--boundaries-from", choices=BOUNDARY_SOURCES, default="auto",
+    p.add_argument("--boundaries-from", choices=BOUNDARY_SOURCES, default=_D["boundaries_from"],
                    help="call boundaries from the attention insulation or the learned barrier; auto "
                         "(default): the barrier when the checkpoint has learned insulation")
-    p.add_argument("--barrier-prominence", type=float, default=1.5,
-                   help="minimum barrier peak prominence, in units of the mean occupied bin (default 1.5)")
-    p.add_argument("--barrier-distance-bins", type=int, default=3,
-                   help="minimum bins between two barrier boundaries (default 3)")
+    p.add_argument("--barrier-prominence", type=float, default=_D["barrier_prominence"],
+                   help="minimum barrier peak prominence, in units of the mean occupied bin (default %(default)s)")
+    p.add_argument("--barrier-distance-bins", type=int, default=_D["barrier_distance_bins"],
+                   help="minimum bins between two barrier boundaries (default %(default)s)")
     p.set_defaults(func=_cli)
 
 

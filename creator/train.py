@@ -67,7 +67,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import json
 import logging
 import math
 import os
@@ -84,7 +83,9 @@ from torch import nn
 
 from creator import data
 from creator.errors import InputError
+from creator.config import section_defaults, validate_section
 from creator.inference import autocast, check_model_fits, predict_genes, resolve_device
+from creator.io import json_safe, write_json
 
 log = logging.getLogger(__name__)
 
@@ -98,42 +99,48 @@ BASELINE_POWERLAW_BP = 5_000
 # settings
 
 
+#: defaults of the config's train section (config/schema/config.schema.yaml, the one place they live)
+_DEFAULTS = section_defaults("train")
+
+
 @dataclass(kw_only=True)
 class TrainConfig:
-    """Training settings. ``model`` holds :class:`~creator.model.ModelConfig` overrides of ``preset``."""
+    """Training settings (the config's ``train`` section; defaults and checks: the config schema).
+    ``model`` holds :class:`~creator.model.ModelConfig` overrides of ``preset``.
 
-    preset: str = "demo"
-    model: dict = field(default_factory=dict)
-    seed: int = 0
-    max_epochs: int = 20
-    patience: int = 3
-    min_delta: float = 0.0
-    lr: float = 3e-4
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.05
-    min_lr_ratio: float = 0.01
-    grad_clip: float = 1.0
-    region_bp: int = 5_000_000
-    element_chunk: int = 512
-    gene_chunk: int = 32
-    eval_element_batch: int = 512
-    eval_batch_genes: int = 16
-    val_chroms: list | None = None
-    test_chroms: list | None = None
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    split_buffer_bp: int | None = None
-    checkpoint_every_steps: int = 0
-    bf16: bool = True
-    deterministic: bool = True
-    signal_noise: float = 0.0
-    keep: str = "best"
-    #: stage 2 of a region batch through CreatorModel.forward_region (the same function, first-layer
-    #: scores shared by the region's genes: 2.4x faster on the demo's ~900-element windows) or the
-    #: per-gene padded path (activation checkpointing in chunks of gene_chunk genes; faster for small
-    #: windows, where the region path's per-gene loop costs more than it saves). auto: the region path
-    #: when the batch's widest window holds at least REGION_PATH_MIN_WINDOW elements
-    region_path: str = "auto"
+    ``region_path``: stage 2 of a region batch through CreatorModel.forward_region (the same
+    function, first-layer scores shared by the region's genes: 2.4x faster on the demo's ~900-element
+    windows) or the per-gene padded path (activation checkpointing in chunks of gene_chunk genes;
+    faster for small windows). auto: the region path when the batch's widest window holds at least
+    REGION_PATH_MIN_WINDOW elements."""
+
+    preset: str = _DEFAULTS["preset"]
+    model: dict = field(default_factory=lambda: dict(_DEFAULTS["model"]))
+    seed: int = _DEFAULTS["seed"]
+    max_epochs: int = _DEFAULTS["max_epochs"]
+    patience: int = _DEFAULTS["patience"]
+    min_delta: float = _DEFAULTS["min_delta"]
+    lr: float = _DEFAULTS["lr"]
+    weight_decay: float = _DEFAULTS["weight_decay"]
+    warmup_fraction: float = _DEFAULTS["warmup_fraction"]
+    min_lr_ratio: float = _DEFAULTS["min_lr_ratio"]
+    grad_clip: float = _DEFAULTS["grad_clip"]
+    region_bp: int = _DEFAULTS["region_bp"]
+    element_chunk: int = _DEFAULTS["element_chunk"]
+    gene_chunk: int = _DEFAULTS["gene_chunk"]
+    eval_element_batch: int = _DEFAULTS["eval_element_batch"]
+    eval_batch_genes: int = _DEFAULTS["eval_batch_genes"]
+    val_chroms: list | None = _DEFAULTS["val_chroms"]
+    test_chroms: list | None = _DEFAULTS["test_chroms"]
+    val_fraction: float = _DEFAULTS["val_fraction"]
+    test_fraction: float = _DEFAULTS["test_fraction"]
+    split_buffer_bp: int | None = _DEFAULTS["split_buffer_bp"]
+    checkpoint_every_steps: int = _DEFAULTS["checkpoint_every_steps"]
+    bf16: bool = _DEFAULTS["bf16"]
+    deterministic: bool = _DEFAULTS["deterministic"]
+    signal_noise: float = _DEFAULTS["signal_noise"]
+    keep: str = _DEFAULTS["keep"]
+    region_path: str = _DEFAULTS["region_path"]
 
     #: keys that may change between a run and its resumption
     RESUMABLE_CHANGES = ("checkpoint_every_steps",)
@@ -144,60 +151,13 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict | None, *, source: str = "train config", base: "TrainConfig | None" = None
                   ) -> "TrainConfig":
-        """``base`` (default: the defaults) updated by ``d``; unknown keys and bad types raise
-        :class:`InputError` naming the key."""
+        """``base`` (default: the defaults) updated by ``d``; unknown keys (also under ``model``) and
+        bad values raise :class:`InputError` naming the key path (checked against the schema)."""
         d = dict(d or {})
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        for key in d:
-            if key not in known:
-                raise InputError(f"unknown train setting '{key}'", path=source,
-                                 fix="use one of " + ", ".join(sorted(known)))
+        validate_section("train", d, source=source)
         cur = (base or cls()).to_dict()
         cur.update(d)
-        out = cls(**cur)
-        out._validate(source)
-        return out
-
-    def _validate(self, source: str) -> None:
-        def bad(key, why):
-            raise InputError(f"train setting '{key}': {why} (got {getattr(self, key)!r})", path=source,
-                             fix=f"correct '{key}'")
-
-        ints_pos = ("max_epochs", "region_bp", "eval_element_batch", "eval_batch_genes")
-        ints_nonneg = ("seed", "patience", "element_chunk", "gene_chunk", "checkpoint_every_steps")
-        for k in ints_pos:
-            v = getattr(self, k)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                bad(k, "must be a positive integer")
-        for k in ints_nonneg:
-            v = getattr(self, k)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                bad(k, "must be a non-negative integer")
-        for k in ("lr", "weight_decay", "grad_clip", "min_delta", "signal_noise"):
-            v = getattr(self, k)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0 or (k == "lr" and v == 0):
-                bad(k, "must be a non-negative number" + (" > 0" if k == "lr" else ""))
-        for k, top in (("warmup_fraction", 1.0), ("min_lr_ratio", 1.0), ("val_fraction", 0.5),
-                       ("test_fraction", 0.5)):
-            v = getattr(self, k)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= top:
-                bad(k, f"must be a number in [0, {top}]")
-        for k in ("val_chroms", "test_chroms"):
-            v = getattr(self, k)
-            if v is not None and (not isinstance(v, list) or not all(isinstance(c, str) for c in v)):
-                bad(k, "must be a list of chromosome names or null")
-        if self.split_buffer_bp is not None and (not isinstance(self.split_buffer_bp, int)
-                                                 or self.split_buffer_bp < 0):
-            bad("split_buffer_bp", "must be a non-negative integer or null (= 2 * window_bp)")
-        if not isinstance(self.model, dict):
-            bad("model", "must be a mapping of model config fields")
-        if self.region_path not in ("auto", "always", "never"):
-            bad("region_path", "must be auto, always or never")
-        for k in ("bf16", "deterministic"):
-            if not isinstance(getattr(self, k), bool):
-                bad(k, "must be true or false")
-        if self.keep not in ("best", "last"):
-            bad("keep", "must be 'best' (lowest validation MSE) or 'last' (the final epoch)")
+        return cls(**cur)
 
     def model_config(self, element_bp: int):
         from creator.model import ModelConfig
@@ -471,26 +431,6 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 def _mse(pred: np.ndarray, obs: np.ndarray) -> tuple[float, int]:
     ok = np.isfinite(obs)
     return float(np.sum((pred[ok] - obs[ok]) ** 2)), int(ok.sum())
-
-
-def _json_safe(x):
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        return None if not math.isfinite(float(x)) else float(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
-def _atomic_json(obj, dest: Path) -> None:
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(_json_safe(obj), fh, indent=2, sort_keys=False)
-        fh.write("\n")
-    os.replace(tmp, dest)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -769,13 +709,13 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
                 res["all"] = score_genes(pred, inputs.targets, base, np.arange(ref.n_gene))
             metrics["cells"][c] = dict(role=role, dnase_present="DNase" in inputs.attrs.get("present_tracks", ["DNase"]),
                                        splits=res)
-        _atomic_json(metrics, out / "metrics.json")
+        write_json(metrics, out / "metrics.json", indent=2)
         log.info("metrics -> %s", out / "metrics.json")
     if di.world > 1:
         import torch.distributed as dist
 
         dist.barrier()
-    return _json_safe(metrics)
+    return json_safe(metrics)
 
 
 def init_head_bias(model: nn.Module, targets: list[np.ndarray]) -> float:

@@ -27,8 +27,49 @@ def test_unknown_key_names_key_and_allowed_keys():
     with pytest.raises(InputError) as e:
         validate_config(_cfg(window=5), source="my.yaml")
     msg = str(e.value)
-    assert msg.startswith("my.yaml: config key 'reference'")
+    assert msg.startswith("my.yaml: config key 'reference.window'")
     assert "window" in msg and "window_bp" in msg  # names the bad key and lists the allowed ones
+
+
+def test_misspelled_model_key_fails_at_parse_with_its_path():
+    """train.model's schema is generated from ModelConfig: a typo stops the config from loading,
+    before any rule runs (rules/common.smk validates at parse time)."""
+    with pytest.raises(InputError, match=r"config key 'train\.model\.insulaton'.*allowed keys:.*insulation"):
+        validate_config(dict(_cfg(), train={"model": {"insulaton": True}}))
+    with pytest.raises(InputError, match=r"config key 'train\.model\.gene_scales_bp\.1'"):
+        validate_config(dict(_cfg(), train={"model": {"gene_scales_bp": [100, "2kb"]}}))
+    ok = validate_config(dict(_cfg(), train={"model": {"insulation": True, "gene_scales_bp": [100, 1000]}}))
+    assert ok["train"]["model"] == {"insulation": True, "gene_scales_bp": [100, 1000]}
+
+
+def test_every_default_lives_in_the_schema():
+    """config.DEFAULTS is read from the schema; every key of every section has a default there
+    (except the inputs a config must give), and the settings dataclasses start from the same."""
+    import dataclasses
+
+    from creator.config import DEFAULTS, load_schema
+    from creator.model import ModelConfig
+    from creator.train import TrainConfig
+
+    schema = load_schema("config")
+    for name, section in schema["properties"].items():
+        if section.get("type") != "object" or "properties" not in section:
+            continue
+        required = set(section.get("required", []))
+        for key, sub in section["properties"].items():
+            if key not in required:
+                assert "default" in sub, f"{name}.{key} has no default in the schema"
+                assert DEFAULTS[name][key] == sub["default"]
+    assert TrainConfig().to_dict() == DEFAULTS["train"]
+    assert set(schema["properties"]["train"]["properties"]["model"]["properties"]) == {
+        f.name for f in dataclasses.fields(ModelConfig)}
+    # config.yaml states only what the demo changes: no key there repeats its default
+    import yaml
+
+    demo = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    same = [f"{sec}.{k}" for sec, body in demo.items() if isinstance(body, dict) and isinstance(DEFAULTS.get(sec), dict)
+            for k, v in body.items() if k in DEFAULTS[sec] and DEFAULTS[sec][k] == v]
+    assert not same, f"config/config.yaml repeats defaults: {same}"
 
 
 def test_bad_enum_lists_choices():

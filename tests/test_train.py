@@ -113,10 +113,15 @@ def test_chromosome_splits(tmp_path):
 
 
 def test_train_config_errors(tmp_path):
-    with pytest.raises(InputError, match="unknown train setting 'learning_rate'"):
+    with pytest.raises(InputError, match="'train.learning_rate'"):
         TrainConfig.from_dict({"learning_rate": 1})
-    with pytest.raises(InputError, match="'max_epochs'"):
+    with pytest.raises(InputError, match="'train.max_epochs'"):
         TrainConfig.from_dict({"max_epochs": 0})
+    # a misspelled model field is named with its whole path (the schema is generated from ModelConfig)
+    with pytest.raises(InputError, match=r"'train\.model\.insulaton'.*allowed keys: .*insulation"):
+        TrainConfig.from_dict({"model": {"insulaton": True}})
+    with pytest.raises(InputError, match="'train.model.d_model'"):
+        TrainConfig.from_dict({"model": {"d_model": "big"}})
 
 
 class Kill(Exception):
@@ -212,7 +217,7 @@ def test_train_cli_early_stopping(arrays, tmp_path, capsys):
     rc = main(["train", "--config", str(arrays.config), "--reference", str(arrays.reference),
                "--features-dir", str(arrays.features_dir), "--targets-dir", str(arrays.targets_dir),
                "--out", str(tmp_path / "m2"), "--train-config", str(yml), "--device", "cpu"])
-    assert rc == 2 and "unknown train setting 'learning_rate'" in capsys.readouterr().err
+    assert rc == 2 and "config key 'train.learning_rate'" in capsys.readouterr().err
     # a train cell type without features
     shutil.copytree(arrays.features_dir, tmp_path / "feat")
     shutil.rmtree(tmp_path / "feat" / "B")

@@ -26,7 +26,7 @@ def test_dry_run_plans_the_chain(tmp_path):
 
 def test_bad_config_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((REPO / "config" / "config.yaml").read_text().replace("transform: log1p", "transform: sqrt"))
+    bad.write_text((REPO / "config" / "config.yaml").read_text() + "features: {transform: sqrt}\n")
     p = run(["-n", "--configfile", str(bad)], REPO, check=False)
     assert p.returncode != 0
     out = p.stdout + p.stderr

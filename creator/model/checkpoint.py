@@ -47,8 +47,6 @@ time. Its "attention" output is pre-softmax scores; ours are probabilities.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +54,7 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from ..io import atomic_path
 from .config import ModelConfig
 from .model import CreatorModel
 
@@ -84,14 +83,8 @@ def save_checkpoint(path: str | Path, model: CreatorModel, **extra: Any) -> None
     ckpt = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": m.config.to_dict(),
             "state_dict": {k: v.detach().cpu() for k, v in m.state_dict().items()}, **extra}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_checkpoint(path: str | Path, *, map_location: Any = "cpu", trusted: bool = False) -> dict:
