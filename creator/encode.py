@@ -28,14 +28,23 @@ objects come nested, as in ``"target": {"label": "CTCF"}``)::
     status               "released", "archived", "revoked", ...
     preferred_default    true on the file the portal shows by default (absent otherwise)
     date_created         ISO 8601 with time zone, "2020-10-02T21:55:02.123456+00:00"
-    dataset              "/experiments/ENCSR000AKC/"
-    biological_replicates  [1, 2] (a pooled file lists every replicate)
+    dataset              "/experiments/ENCSR000AKC/", or the embedded Experiment {"@id": ..., "accession": ...}
+    biological_replicates  [1, 2] (a pooled file lists every replicate; integers)
     assay_term_name      "ChIP-seq", "DNase-seq", "RNA-seq"
     genome_annotation    "V29" (RNA-seq quantifications: the GENCODE version)
-    biosample_ontology   {"term_name": "K562"}
-    target               {"label": "H3K27ac"} (ChIP-seq only)
+    biosample_ontology   {"term_name": "K562", ...}, or only its link "/biosample-types/cell_line_EFO_0002067/"
+    target               {"label": "H3K27ac", ...}, or only its link "/targets/H3K27ac-human/" (ChIP-seq only)
     audit                {"ERROR": [...], "NOT_COMPLIANT": [...], "WARNING": [...], ...}: lists of
                          {"category", "detail", "level", "level_name"}; absent when clean
+
+Linked objects come embedded (the default frame, and ``field=`` selections) or as ``@id`` strings
+(``frame=object``); both are read. A target link names its label ("/targets/CTCF-human/" -> CTCF);
+a biosample-type link does not name the term, so such a file cannot be attributed to a cell type:
+it is skipped and counted in a warning. Without ``href`` the download path is built the way the
+portal builds it (``/files/{accession}/@@download/{accession}{extension}``).
+``GET {portal}{href}`` answers HTTP 307 to a signed file-store URL (ENCODE-DCC/encoded
+``types/file.py``, view ``download``): the download follows the redirect.
+tests/test_encode_portal.py checks all of this against fixtures validated by the portal's schemas.
 
 Three queries cover a run (every configured biosample in each; status released, the configured
 assembly):
@@ -102,6 +111,8 @@ GENE_QUANT = "gene quantifications"
 OUTPUT_TYPES = {"DNase": (FC, RDN), RNASEQ: (GENE_QUANT,)}
 CHIP_OUTPUT_TYPES = (FC,)
 FILE_FORMAT = {RNASEQ: "tsv"}  # every track: bigWig
+#: Download extension of each format read here (file.json ``file_format_file_extension``).
+FILE_EXTENSION = {"bigWig": ".bigWig", "tsv": ".tsv"}
 #: Portal target label of each ChIP-seq track (CREaTor's track names are the portal's labels).
 TARGET_LABEL = {t: t for t in TRACKS if t != "DNase"}
 AUDIT_LEVELS = ("ERROR", "NOT_COMPLIANT", "WARNING", "INTERNAL_ACTION")
@@ -260,21 +271,29 @@ class PortalFile:
     def from_json(cls, obj: dict) -> "PortalFile":
         audit = obj.get("audit") or {}
         levels = frozenset(level for level, items in audit.items() if items) if isinstance(audit, dict) else frozenset()
+        accession = str(obj.get("accession") or "")
+        file_format = str(obj.get("file_format") or "")
+        href = str(obj.get("href") or "")
+        if not href and accession and file_format in FILE_EXTENSION:
+            href = f"/files/{accession}/@@download/{accession}{FILE_EXTENSION[file_format]}"
+        biosample = _linked(obj.get("biosample_ontology"), "term_name")
+        if not biosample and isinstance(obj.get("biosample_term_name"), str):  # older answers name it flat
+            biosample = obj["biosample_term_name"]
         return cls(
-            accession=str(obj.get("accession") or ""),
-            href=str(obj.get("href") or ""),
+            accession=accession,
+            href=href,
             md5sum=str(obj.get("md5sum") or "").lower(),
             assembly=str(obj.get("assembly") or ""),
-            file_format=str(obj.get("file_format") or ""),
+            file_format=file_format,
             output_type=str(obj.get("output_type") or ""),
             status=str(obj.get("status") or ""),
             assay=str(obj.get("assay_term_name") or ""),
-            biosample=str((obj.get("biosample_ontology") or {}).get("term_name") or ""),
-            target=str((obj.get("target") or {}).get("label") or ""),
-            dataset=str(obj.get("dataset") or ""),
-            preferred_default=bool(obj.get("preferred_default", False)),
+            biosample=biosample,
+            target=_linked(obj.get("target"), "label", link=_target_label),
+            dataset=_linked(obj.get("dataset"), "@id"),
+            preferred_default=obj.get("preferred_default") is True,
             date_created=str(obj.get("date_created") or ""),
-            biological_replicates=tuple(int(r) for r in obj.get("biological_replicates") or ()),
+            biological_replicates=_replicates(obj.get("biological_replicates")),
             genome_annotation=str(obj.get("genome_annotation") or ""),
             audits=levels,
         )
@@ -292,15 +311,54 @@ class PortalFile:
         return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
+def _linked(value: Any, key: str, *, link: Callable[[str], str] | None = None) -> str:
+    """A property of a linked object: embedded (``{key: ...}``) or an ``@id`` string (read by ``link``)."""
+    if isinstance(value, dict):
+        got = value.get(key)
+        if isinstance(got, str) and got:
+            return got
+        value = value.get("@id")
+    if isinstance(value, str):
+        return value if link is None and key == "@id" else (link(value) if link else "")
+    return ""
+
+
+def _target_label(at_id: str) -> str:
+    """The label in a target link: "/targets/CTCF-human/" -> "CTCF" (the organism follows the last dash)."""
+    name = at_id.strip("/").split("/")[-1] if at_id.startswith("/targets/") else ""
+    return name.rsplit("-", 1)[0] if "-" in name else name
+
+
+def _replicates(value: Any) -> tuple[int, ...]:
+    """``biological_replicates`` as integers (the portal's type); anything else is ignored."""
+    out = []
+    for r in value if isinstance(value, list) else ():
+        if isinstance(r, bool):
+            continue
+        if isinstance(r, int) or (isinstance(r, str) and r.isdigit()):
+            out.append(int(r))
+    return tuple(out)
+
+
 def parse_search(answer: Any, *, source: str = "portal answer") -> list[PortalFile]:
     """The File objects of a search answer (a JSON object with ``@graph``)."""
     if not isinstance(answer, dict) or not isinstance(answer.get("@graph"), list):
         raise InputError("not an ENCODE search answer (no '@graph' list)", path=source,
                          fix="check encode.portal: it must be the portal's base URL")
-    files = []
+    files, unattributed = [], []
     for obj in answer["@graph"]:
-        if isinstance(obj, dict) and ("File" in obj.get("@type", ["File"]) or "accession" in obj):
-            files.append(PortalFile.from_json(obj))
+        types = obj.get("@type", ["File"]) if isinstance(obj, dict) else []
+        if not isinstance(obj, dict) or not ("File" in types or ("accession" in obj and "@type" not in obj)):
+            continue
+        f = PortalFile.from_json(obj)
+        if not f.biosample:
+            unattributed.append(f.accession or str(obj.get("@id")))
+            continue
+        files.append(f)
+    if unattributed:
+        log.warning("%s: %d file(s) skipped: their biosample_ontology is a bare link, not its term_name (%s); "
+                    "the queries ask for field=biosample_ontology.term_name, so the portal's answer changed shape",
+                    source, len(unattributed), ", ".join(unattributed[:5]))
     return files
 
 

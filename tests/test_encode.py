@@ -1,83 +1,26 @@
-"""creator.encode against recorded-style portal answers served on 127.0.0.1; the encode_manifest
+"""creator.encode against portal-shaped answers (tests/encode_portal.py) served on 127.0.0.1; the encode_manifest
 rule; the genome-wide config planning offline from its pinned manifest."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import subprocess
 import sys
-import threading
-import urllib.parse
-from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import REPO, copy_workflow
+from encode_portal import start as start_portal
 from creator import encode
 from creator.config import cell_types, read_samples
 from creator.errors import DownloadError, InputError
 from creator.formats import RNASEQ, TRACKS
 
-DATA = Path(__file__).parent / "data" / "encode"
-ANSWER = {"ChIP-seq": "chip.json", "DNase-seq": "dnase.json", "RNA-seq": "rnaseq.json"}
-
-
-class FakePortal(http.server.ThreadingHTTPServer):
-    """Answers /search/ from tests/data/encode like the portal: the recorded answer of the query's
-    assay, filtered by its biosample and target parameters (repeated values: OR); no hit: 404 with
-    the portal's empty answer. ``fail_first`` answers 503 to that many requests first."""
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[dict[str, list[str]]] = []
-        self.fail_first = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def _send(self, code: int, body: dict):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        url = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(url.query)
-        self.server.requests.append(query)
-        if self.server.fail_first > 0:
-            self.server.fail_first -= 1
-            return self._send(503, {"status": "error"})
-        if url.path != "/search/" or self.headers.get("Accept") != "application/json":
-            return self._send(400, {"status": "error", "detail": "bad request"})
-        answer = json.loads((DATA / ANSWER[query["assay_term_name"][0]]).read_text())
-        keep = []
-        for obj in answer["@graph"]:
-            if obj["biosample_ontology"]["term_name"] not in query.get("biosample_ontology.term_name", []):
-                continue
-            if "target.label" in query and obj.get("target", {}).get("label") not in query["target.label"]:
-                continue
-            keep.append(obj)
-        if not keep:
-            return self._send(404, json.loads((DATA / "no_results.json").read_text()))
-        self._send(200, {**answer, "@graph": keep, "total": len(keep)})
-
 
 @pytest.fixture
 def portal():
-    server = FakePortal()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = start_portal()
     yield server
     server.shutdown()
     server.server_close()
