@@ -75,8 +75,11 @@ The manifest
 ------------
 A TSV with ``#`` header lines (where and when it was resolved, the queries, what is missing) and
 the columns :data:`MANIFEST_COLUMNS`: the sample sheet's ``cell_type role assay url md5`` and, for
-provenance, ``accession assembly biosample target output_type experiment`` (the sample sheet
-reader ignores these). It is written atomically: a failed or interrupted query leaves any earlier
+provenance, ``accession assembly biosample target output_type experiment source`` (the sample sheet
+reader ignores these; ``source`` says where the accession was read: the portal's JSON of the file
+for a resolved manifest, a repository file or a paper's table for a hand-pinned row).
+:func:`pinned_problems` lists what keeps a pinned manifest from being a real run's (placeholder or
+malformed accessions, rows without a source); :func:`missing_tracks` what each cell type lacks. It is written atomically: a failed or interrupted query leaves any earlier
 manifest untouched.
 """
 
@@ -85,6 +88,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -120,7 +124,10 @@ FIELDS = ("accession", "href", "md5sum", "file_size", "assembly", "file_format",
           "preferred_default", "date_created", "dataset", "biological_replicates", "assay_term_name",
           "genome_annotation", "biosample_ontology.term_name", "target.label", "audit")
 MANIFEST_COLUMNS = ("cell_type", "role", "assay", "url", "md5", "accession", "assembly", "biosample", "target",
-                    "output_type", "experiment")
+                    "output_type", "experiment", "source")
+#: The portal's File accession (file.json: ``^(ENCFF\\d{3}[A-Z]{3})$|^(TSTFF\\d{6})$``); TSTFF is its
+#: pattern for test objects, never a released file.
+ACCESSION = re.compile(r"^ENCFF\d{3}[A-Z]{3}$")
 
 DEFAULTS: dict[str, Any] = {
     "portal": PORTAL,
@@ -436,7 +443,8 @@ def select(files: Iterable[PortalFile], settings: dict) -> tuple[list[dict], lis
             url = f.href if "://" in f.href else portal + f.href
             rows.append(dict(cell_type=name, role=role, assay=assay, url=url, md5=f.md5sum, accession=f.accession,
                              assembly=f.assembly, biosample=f.biosample, target=f.target,
-                             output_type=f.output_type, experiment=f.experiment))
+                             output_type=f.output_type, experiment=f.experiment,
+                             source=f"ENCODE portal JSON {portal}/files/{f.accession}/?format=json"))
         tracks = [r for r in rows if r["cell_type"] == name and r["assay"] != RNASEQ]
         if not tracks:
             raise InputError(f"no released {settings['assembly']} signal file on the portal for cell type {name} "
@@ -491,6 +499,38 @@ def read_manifest(path: str | Path) -> list[dict]:
         return []
     columns = lines[0].split("\t")
     return [dict(zip(columns, ln.split("\t"))) for ln in lines[1:]]
+
+
+def pinned_problems(rows: list[dict], *, assembly: str = "GRCh38") -> list[str]:
+    """What keeps a pinned manifest from being a real run's, one line per problem (empty: none).
+
+    Every row needs a released-file accession of the portal's form (``ENCFF`` + 3 digits + 3
+    letters; ``TSTFF`` accessions are the portal's test objects), a URL naming it, the run's
+    assembly and a ``source`` saying where the accession was read."""
+    out = []
+    for i, r in enumerate(rows, start=1):
+        where = f"row {i} ({r.get('cell_type', '?')} {r.get('assay', '?')})"
+        acc = (r.get("accession") or "").strip()
+        if acc.startswith("TSTFF"):
+            out.append(f"{where}: placeholder accession {acc} (the portal's test-object pattern)")
+        elif not ACCESSION.match(acc):
+            out.append(f"{where}: accession {acc or '(none)'} is not ENCFF + 3 digits + 3 letters")
+        elif acc not in (r.get("url") or ""):
+            out.append(f"{where}: url does not name {acc}")
+        if not (r.get("source") or "").strip():
+            out.append(f"{where}: no source (where the accession was read)")
+        if (r.get("assembly") or assembly) != assembly:
+            out.append(f"{where}: assembly {r.get('assembly')} is not {assembly}")
+    return out
+
+
+def missing_tracks(rows: list[dict]) -> dict[str, list[str]]:
+    """Per cell type of the manifest, the tracks it has no row for (their features are zeros)."""
+    have: dict[str, set[str]] = {}
+    for r in rows:
+        have.setdefault(r.get("cell_type", ""), set()).add(r.get("assay", ""))
+    return {cell: [t for t in TRACKS if t not in assays] for cell, assays in have.items()
+            if any(t not in assays for t in TRACKS)}
 
 
 def compare(old: list[dict], new: list[dict]) -> list[str]:
