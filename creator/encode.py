@@ -297,7 +297,7 @@ class PortalFile:
             assay=str(obj.get("assay_term_name") or ""),
             biosample=biosample,
             target=_linked(obj.get("target"), "label", link=_target_label),
-            dataset=_linked(obj.get("dataset"), "@id"),
+            dataset=_linked(obj.get("dataset"), "@id") or _linked(obj.get("dataset"), "accession"),
             preferred_default=obj.get("preferred_default") is True,
             date_created=str(obj.get("date_created") or ""),
             biological_replicates=_replicates(obj.get("biological_replicates")),

@@ -136,6 +136,9 @@ def test_every_shape_is_read():
     assert encode._target_label("/targets/eGFP-CTCF-human/") == "eGFP-CTCF"
     assert encode._replicates([2, "1", True, "x", None]) == (2, 1)
     assert encode._replicates(None) == ()
+    # an embedded dataset that carries only its accession still names the experiment
+    bare = dict(next(r for r in records() if r["accession"] == "ENCFF101AAA"), dataset={"accession": "ENCSR000AKP"})
+    assert encode.PortalFile.from_json(bare).experiment == "ENCSR000AKP"
 
 
 def test_unattributable_files_are_skipped_and_counted(caplog):
