@@ -31,13 +31,13 @@ if config.get("encode"):
         search API into a manifest TSV that is also a sample sheet (network; runs on the head node)."""
         output:
             f"{OUT}/encode/manifest.tsv",
-        params:
-            config=stage_config("encode"),
-            pinned=config["samples"],
         log:
             f"{LOGS}/encode_manifest.log",
         conda:
             ENV_CPU
+        params:
+            config=stage_config("encode"),
+            pinned=config["samples"],
         shell:
             "python -m creator encode-manifest --config {params.config:q} --pinned {params.pinned:q}"
             " --out {output:q} 2> {log:q}"
