@@ -37,7 +37,10 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -x -q -m "not slow" $(PYTEST_ARGS)
 
+# What the Snakemake workflow catalog checks: formatting (snakefmt, settings in pyproject.toml) and
+# snakemake's own lints. tests/test_lint.py runs the same two, so `make test` (CI) checks them too.
 lint: setup
+	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
 
 clean:

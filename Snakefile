@@ -28,6 +28,6 @@ include: "rules/encode.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

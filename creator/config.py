@@ -20,7 +20,7 @@ SCHEMA_DIR = REPO / "config" / "schema"
 
 SAMPLE_COLUMNS = ("cell_type", "role", "assay", "url", "md5")
 #: Provenance columns of an ENCODE manifest (creator.encode), which is also a sample sheet: ignored here.
-MANIFEST_EXTRA_COLUMNS = ("accession", "assembly", "biosample", "target", "output_type", "experiment")
+MANIFEST_EXTRA_COLUMNS = ("accession", "assembly", "biosample", "target", "output_type", "experiment", "source")
 
 
 def _merge(defaults: dict, given: dict) -> dict:

@@ -28,14 +28,23 @@ objects come nested, as in ``"target": {"label": "CTCF"}``)::
     status               "released", "archived", "revoked", ...
     preferred_default    true on the file the portal shows by default (absent otherwise)
     date_created         ISO 8601 with time zone, "2020-10-02T21:55:02.123456+00:00"
-    dataset              "/experiments/ENCSR000AKC/"
-    biological_replicates  [1, 2] (a pooled file lists every replicate)
+    dataset              "/experiments/ENCSR000AKC/", or the embedded Experiment {"@id": ..., "accession": ...}
+    biological_replicates  [1, 2] (a pooled file lists every replicate; integers)
     assay_term_name      "ChIP-seq", "DNase-seq", "RNA-seq"
     genome_annotation    "V29" (RNA-seq quantifications: the GENCODE version)
-    biosample_ontology   {"term_name": "K562"}
-    target               {"label": "H3K27ac"} (ChIP-seq only)
+    biosample_ontology   {"term_name": "K562", ...}, or only its link "/biosample-types/cell_line_EFO_0002067/"
+    target               {"label": "H3K27ac", ...}, or only its link "/targets/H3K27ac-human/" (ChIP-seq only)
     audit                {"ERROR": [...], "NOT_COMPLIANT": [...], "WARNING": [...], ...}: lists of
                          {"category", "detail", "level", "level_name"}; absent when clean
+
+Linked objects come embedded (the default frame, and ``field=`` selections) or as ``@id`` strings
+(``frame=object``); both are read. A target link names its label ("/targets/CTCF-human/" -> CTCF);
+a biosample-type link does not name the term, so such a file cannot be attributed to a cell type:
+it is skipped and counted in a warning. Without ``href`` the download path is built the way the
+portal builds it (``/files/{accession}/@@download/{accession}{extension}``).
+``GET {portal}{href}`` answers HTTP 307 to a signed file-store URL (ENCODE-DCC/encoded
+``types/file.py``, view ``download``): the download follows the redirect.
+tests/test_encode_portal.py checks all of this against fixtures validated by the portal's schemas.
 
 Three queries cover a run (every configured biosample in each; status released, the configured
 assembly):
@@ -66,8 +75,11 @@ The manifest
 ------------
 A TSV with ``#`` header lines (where and when it was resolved, the queries, what is missing) and
 the columns :data:`MANIFEST_COLUMNS`: the sample sheet's ``cell_type role assay url md5`` and, for
-provenance, ``accession assembly biosample target output_type experiment`` (the sample sheet
-reader ignores these). It is written atomically: a failed or interrupted query leaves any earlier
+provenance, ``accession assembly biosample target output_type experiment source`` (the sample sheet
+reader ignores these; ``source`` says where the accession was read: the portal's JSON of the file
+for a resolved manifest, a repository file or a paper's table for a hand-pinned row).
+:func:`pinned_problems` lists what keeps a pinned manifest from being a real run's (placeholder or
+malformed accessions, rows without a source); :func:`missing_tracks` what each cell type lacks. It is written atomically: a failed or interrupted query leaves any earlier
 manifest untouched.
 """
 
@@ -76,6 +88,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -102,6 +115,8 @@ GENE_QUANT = "gene quantifications"
 OUTPUT_TYPES = {"DNase": (FC, RDN), RNASEQ: (GENE_QUANT,)}
 CHIP_OUTPUT_TYPES = (FC,)
 FILE_FORMAT = {RNASEQ: "tsv"}  # every track: bigWig
+#: Download extension of each format read here (file.json ``file_format_file_extension``).
+FILE_EXTENSION = {"bigWig": ".bigWig", "tsv": ".tsv"}
 #: Portal target label of each ChIP-seq track (CREaTor's track names are the portal's labels).
 TARGET_LABEL = {t: t for t in TRACKS if t != "DNase"}
 AUDIT_LEVELS = ("ERROR", "NOT_COMPLIANT", "WARNING", "INTERNAL_ACTION")
@@ -109,7 +124,10 @@ FIELDS = ("accession", "href", "md5sum", "file_size", "assembly", "file_format",
           "preferred_default", "date_created", "dataset", "biological_replicates", "assay_term_name",
           "genome_annotation", "biosample_ontology.term_name", "target.label", "audit")
 MANIFEST_COLUMNS = ("cell_type", "role", "assay", "url", "md5", "accession", "assembly", "biosample", "target",
-                    "output_type", "experiment")
+                    "output_type", "experiment", "source")
+#: The portal's File accession (file.json: ``^(ENCFF\\d{3}[A-Z]{3})$|^(TSTFF\\d{6})$``); TSTFF is its
+#: pattern for test objects, never a released file.
+ACCESSION = re.compile(r"^ENCFF\d{3}[A-Z]{3}$")
 
 DEFAULTS: dict[str, Any] = {
     "portal": PORTAL,
@@ -260,21 +278,29 @@ class PortalFile:
     def from_json(cls, obj: dict) -> "PortalFile":
         audit = obj.get("audit") or {}
         levels = frozenset(level for level, items in audit.items() if items) if isinstance(audit, dict) else frozenset()
+        accession = str(obj.get("accession") or "")
+        file_format = str(obj.get("file_format") or "")
+        href = str(obj.get("href") or "")
+        if not href and accession and file_format in FILE_EXTENSION:
+            href = f"/files/{accession}/@@download/{accession}{FILE_EXTENSION[file_format]}"
+        biosample = _linked(obj.get("biosample_ontology"), "term_name")
+        if not biosample and isinstance(obj.get("biosample_term_name"), str):  # older answers name it flat
+            biosample = obj["biosample_term_name"]
         return cls(
-            accession=str(obj.get("accession") or ""),
-            href=str(obj.get("href") or ""),
+            accession=accession,
+            href=href,
             md5sum=str(obj.get("md5sum") or "").lower(),
             assembly=str(obj.get("assembly") or ""),
-            file_format=str(obj.get("file_format") or ""),
+            file_format=file_format,
             output_type=str(obj.get("output_type") or ""),
             status=str(obj.get("status") or ""),
             assay=str(obj.get("assay_term_name") or ""),
-            biosample=str((obj.get("biosample_ontology") or {}).get("term_name") or ""),
-            target=str((obj.get("target") or {}).get("label") or ""),
-            dataset=str(obj.get("dataset") or ""),
-            preferred_default=bool(obj.get("preferred_default", False)),
+            biosample=biosample,
+            target=_linked(obj.get("target"), "label", link=_target_label),
+            dataset=_linked(obj.get("dataset"), "@id") or _linked(obj.get("dataset"), "accession"),
+            preferred_default=obj.get("preferred_default") is True,
             date_created=str(obj.get("date_created") or ""),
-            biological_replicates=tuple(int(r) for r in obj.get("biological_replicates") or ()),
+            biological_replicates=_replicates(obj.get("biological_replicates")),
             genome_annotation=str(obj.get("genome_annotation") or ""),
             audits=levels,
         )
@@ -292,15 +318,54 @@ class PortalFile:
         return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
+def _linked(value: Any, key: str, *, link: Callable[[str], str] | None = None) -> str:
+    """A property of a linked object: embedded (``{key: ...}``) or an ``@id`` string (read by ``link``)."""
+    if isinstance(value, dict):
+        got = value.get(key)
+        if isinstance(got, str) and got:
+            return got
+        value = value.get("@id")
+    if isinstance(value, str):
+        return value if link is None and key == "@id" else (link(value) if link else "")
+    return ""
+
+
+def _target_label(at_id: str) -> str:
+    """The label in a target link: "/targets/CTCF-human/" -> "CTCF" (the organism follows the last dash)."""
+    name = at_id.strip("/").split("/")[-1] if at_id.startswith("/targets/") else ""
+    return name.rsplit("-", 1)[0] if "-" in name else name
+
+
+def _replicates(value: Any) -> tuple[int, ...]:
+    """``biological_replicates`` as integers (the portal's type); anything else is ignored."""
+    out = []
+    for r in value if isinstance(value, list) else ():
+        if isinstance(r, bool):
+            continue
+        if isinstance(r, int) or (isinstance(r, str) and r.isdigit()):
+            out.append(int(r))
+    return tuple(out)
+
+
 def parse_search(answer: Any, *, source: str = "portal answer") -> list[PortalFile]:
     """The File objects of a search answer (a JSON object with ``@graph``)."""
     if not isinstance(answer, dict) or not isinstance(answer.get("@graph"), list):
         raise InputError("not an ENCODE search answer (no '@graph' list)", path=source,
                          fix="check encode.portal: it must be the portal's base URL")
-    files = []
+    files, unattributed = [], []
     for obj in answer["@graph"]:
-        if isinstance(obj, dict) and ("File" in obj.get("@type", ["File"]) or "accession" in obj):
-            files.append(PortalFile.from_json(obj))
+        types = obj.get("@type", ["File"]) if isinstance(obj, dict) else []
+        if not isinstance(obj, dict) or not ("File" in types or ("accession" in obj and "@type" not in obj)):
+            continue
+        f = PortalFile.from_json(obj)
+        if not f.biosample:
+            unattributed.append(f.accession or str(obj.get("@id")))
+            continue
+        files.append(f)
+    if unattributed:
+        log.warning("%s: %d file(s) skipped: their biosample_ontology is a bare link, not its term_name (%s); "
+                    "the queries ask for field=biosample_ontology.term_name, so the portal's answer changed shape",
+                    source, len(unattributed), ", ".join(unattributed[:5]))
     return files
 
 
@@ -378,7 +443,8 @@ def select(files: Iterable[PortalFile], settings: dict) -> tuple[list[dict], lis
             url = f.href if "://" in f.href else portal + f.href
             rows.append(dict(cell_type=name, role=role, assay=assay, url=url, md5=f.md5sum, accession=f.accession,
                              assembly=f.assembly, biosample=f.biosample, target=f.target,
-                             output_type=f.output_type, experiment=f.experiment))
+                             output_type=f.output_type, experiment=f.experiment,
+                             source=f"ENCODE portal JSON {portal}/files/{f.accession}/?format=json"))
         tracks = [r for r in rows if r["cell_type"] == name and r["assay"] != RNASEQ]
         if not tracks:
             raise InputError(f"no released {settings['assembly']} signal file on the portal for cell type {name} "
@@ -433,6 +499,38 @@ def read_manifest(path: str | Path) -> list[dict]:
         return []
     columns = lines[0].split("\t")
     return [dict(zip(columns, ln.split("\t"))) for ln in lines[1:]]
+
+
+def pinned_problems(rows: list[dict], *, assembly: str = "GRCh38") -> list[str]:
+    """What keeps a pinned manifest from being a real run's, one line per problem (empty: none).
+
+    Every row needs a released-file accession of the portal's form (``ENCFF`` + 3 digits + 3
+    letters; ``TSTFF`` accessions are the portal's test objects), a URL naming it, the run's
+    assembly and a ``source`` saying where the accession was read."""
+    out = []
+    for i, r in enumerate(rows, start=1):
+        where = f"row {i} ({r.get('cell_type', '?')} {r.get('assay', '?')})"
+        acc = (r.get("accession") or "").strip()
+        if acc.startswith("TSTFF"):
+            out.append(f"{where}: placeholder accession {acc} (the portal's test-object pattern)")
+        elif not ACCESSION.match(acc):
+            out.append(f"{where}: accession {acc or '(none)'} is not ENCFF + 3 digits + 3 letters")
+        elif acc not in (r.get("url") or ""):
+            out.append(f"{where}: url does not name {acc}")
+        if not (r.get("source") or "").strip():
+            out.append(f"{where}: no source (where the accession was read)")
+        if (r.get("assembly") or assembly) != assembly:
+            out.append(f"{where}: assembly {r.get('assembly')} is not {assembly}")
+    return out
+
+
+def missing_tracks(rows: list[dict]) -> dict[str, list[str]]:
+    """Per cell type of the manifest, the tracks it has no row for (their features are zeros)."""
+    have: dict[str, set[str]] = {}
+    for r in rows:
+        have.setdefault(r.get("cell_type", ""), set()).add(r.get("assay", ""))
+    return {cell: [t for t in TRACKS if t not in assays] for cell, assays in have.items()
+            if any(t not in assays for t in TRACKS)}
 
 
 def compare(old: list[dict], new: list[dict]) -> list[str]:

@@ -174,6 +174,9 @@ def extract_features(*, reference_dir, tracks: dict[str, str | Path], out, resol
                    missing=[t for t in TRACKS if t not in opened],
                    mean_raw_signal={t: s / max(c, 1) for t, (s, c) in stats.items()})
     log.info("features %s: %s", cell_type, summary)
+    if summary["missing"]:
+        log.warning("features %s: no bigWig for %d of %d tracks (%s): their features are zeros", cell_type,
+                    len(summary["missing"]), N_TRACKS, ", ".join(summary["missing"]))
     return summary
 
 

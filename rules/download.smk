@@ -4,19 +4,19 @@ rule download:
         lambda wc: SRC.local_input(download_path(wc)),
     output:
         f"{DL}/{{group}}/{{file}}",
+    log:
+        f"{LOGS}/download/{{group}}/{{file}}.log",
     wildcard_constraints:
         group="|".join(SRC.groups()),
+    retries: 1
+    conda:
+        ENV_CPU
     params:
         url=lambda wc: SRC.url(download_path(wc)),
         md5=lambda wc: SRC.md5_arg(download_path(wc)),
         retries=config["download"]["retries"],
         backoff=config["download"]["backoff_s"],
         timeout=config["download"]["timeout_s"],
-    log:
-        f"{LOGS}/download/{{group}}/{{file}}.log",
-    retries: 1
-    conda:
-        ENV_CPU
     shell:
         "python -m creator download --url {params.url:q} --out {output:q} {params.md5} --retries {params.retries}"
         " --backoff {params.backoff} --timeout {params.timeout} 2> {log:q}"

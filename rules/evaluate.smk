@@ -10,14 +10,14 @@ rule evaluate_expression:
             caption="../report/expression.rst",
             category="Expression",
         ),
-    params:
-        cells=EXPR_CELLS,
-        out=lambda wc, output: os.path.dirname(output.summary),
-        model=MODEL,
     log:
         f"{LOGS}/eval/{MODEL}/expression.log",
     conda:
         ENV_CPU
+    params:
+        cells=EXPR_CELLS,
+        out=lambda wc, output: os.path.dirname(output.summary),
+        model=MODEL,
     shell:
         "python -m creator evaluate-expression --expression {input.expression:q} --cell {params.cells}"
         " --splits {input.splits:q} --model {params.model} --out {params.out:q} 2> {log:q}"
@@ -43,6 +43,10 @@ rule evaluate_links:
             category="Links",
             subcategory="{cell}",
         ),
+    log:
+        f"{LOGS}/eval/{MODEL}/links/{{cell}}.log",
+    conda:
+        ENV_CPU
     params:
         truth=lambda wc, input: link_truth_arg(wc.cell, input.truth),
         peers=lambda wc, input: peer_args(wc.cell, input.peers),
@@ -50,10 +54,6 @@ rule evaluate_links:
         model=MODEL,
         n_boot=EVAL["n_bootstrap"],
         seed=EVAL["seed"],
-    log:
-        f"{LOGS}/eval/{MODEL}/links/{{cell}}.log",
-    conda:
-        ENV_CPU
     shell:
         "python -m creator evaluate-links --links {input.links:q} --cell {wildcards.cell} {params.truth}"
         " {params.peers} --n-boot {params.n_boot} --seed {params.seed}"
@@ -77,16 +77,16 @@ rule evaluate_tads:
             category="TADs",
             subcategory="{cell}",
         ),
+    log:
+        f"{LOGS}/eval/{MODEL}/tads/{{cell}}.log",
+    conda:
+        ENV_CPU
     params:
         hic=lambda wc, input: hic_args(wc.cell, input.hic),
         truth=lambda wc, input: optional_arg("--truth-boundaries", input.truth[0] if input.truth else ""),
         out=lambda wc, output: os.path.dirname(output.summary),
         model=MODEL,
         n_shuffles=config["evaluate"]["n_shuffles"],
-    log:
-        f"{LOGS}/eval/{MODEL}/tads/{{cell}}.log",
-    conda:
-        ENV_CPU
     shell:
         "python -m creator evaluate-hic --boundaries {input.boundaries:q} --attention {input.cool:q}"
         " --barrier {input.barrier:q}"
@@ -123,13 +123,15 @@ rule locus_view:
             category="Locus view",
             subcategory="{cell}",
         ),
-    params:
-        bigwigs=lambda wc, input: locus_bigwig_args(wc.cell, input.bigwigs),
-        crispr=lambda wc, input: f"--crispr {shlex.quote(input.crispr[0])} --cell {shlex.quote(wc.cell)}" if input.crispr else "",
     log:
         f"{LOGS}/eval/{MODEL}/locus/{{cell}}.{{gene}}.log",
     conda:
         ENV_CPU
+    params:
+        bigwigs=lambda wc, input: locus_bigwig_args(wc.cell, input.bigwigs),
+        crispr=lambda wc, input: (
+            f"--crispr {shlex.quote(input.crispr[0])} --cell {shlex.quote(wc.cell)}" if input.crispr else ""
+        ),
     shell:
         "python -m creator locus-view --links {input.links:q} --gene {wildcards.gene:q} --cool {input.cool:q}"
         " --boundaries {input.boundaries:q} {params.bigwigs} {params.crispr} --out {output:q} 2> {log:q}"

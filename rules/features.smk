@@ -5,18 +5,18 @@ rule features:
         bigwigs=lambda wc: list(SRC.tracks[wc.cell].values()),
     output:
         directory(f"{OUT}/features/{{cell}}/signal.zarr"),
-    params:
-        config=stage_config("features"),
-        tracks=track_args,
-        reference=lambda wc, input: os.path.dirname(input.reference[0]),
     log:
         f"{LOGS}/features/{{cell}}.log",
     benchmark:
         f"{BENCH}/features/{{cell}}.tsv"
-    resources:
-        mem_mb=2000,
     conda:
         ENV_CPU
+    resources:
+        mem_mb=2000,
+    params:
+        config=stage_config("features"),
+        tracks=track_args,
+        reference=lambda wc, input: os.path.dirname(input.reference[0]),
     shell:
         "python -m creator features --config {params.config:q} --reference {params.reference:q} --cell {wildcards.cell}"
         " {params.tracks} --out {output:q} 2> {log:q}"
@@ -29,12 +29,12 @@ rule targets:
         expression=lambda wc: SRC.expression[wc.cell],
     output:
         f"{OUT}/targets/{{cell}}.parquet",
-    params:
-        config=stage_config("targets"),
     log:
         f"{LOGS}/targets/{{cell}}.log",
     conda:
         ENV_CPU
+    params:
+        config=stage_config("targets"),
     shell:
         "python -m creator targets --config {params.config:q} --genes {input.genes:q} --expression {input.expression:q}"
         " --out {output:q} 2> {log:q}"

@@ -11,22 +11,22 @@ rule links:
     output:
         tsv=f"{OUT}/links/{MODEL}/{{cell}}/links.tsv.gz",
         bedpe=f"{OUT}/links/{MODEL}/{{cell}}/links.bedpe.gz",
+    log:
+        f"{LOGS}/links/{MODEL}/{{cell}}.log",
+    benchmark:
+        f"{BENCH}/links/{MODEL}/{{cell}}.tsv"
+    conda:
+        ENV_GPU
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=6000,
     params:
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
         predict=lambda wc, input: os.path.dirname(input.expression),
         threshold=config["links"]["bedpe_threshold"],
         isp_exact_max=config["links"]["isp_exact_max"],
         isp_tracks=config["links"]["isp_tracks"],
-    log:
-        f"{LOGS}/links/{MODEL}/{{cell}}.log",
-    benchmark:
-        f"{BENCH}/links/{MODEL}/{{cell}}.tsv"
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=6000,
-    conda:
-        ENV_GPU
     shell:
         "python -m creator links --checkpoint {input.checkpoint:q} --reference {params.reference:q}"
         " --features {input.features:q} --predict-dir {params.predict:q} --cell {wildcards.cell}"

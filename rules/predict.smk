@@ -10,6 +10,16 @@ rule predict:
         expression=f"{OUT}/predict/{MODEL}/{{cell}}/expression.tsv",
         embeddings=f"{OUT}/predict/{MODEL}/{{cell}}/element_embeddings.npy",
         attention=directory(f"{OUT}/predict/{MODEL}/{{cell}}/attention.zarr"),
+    log:
+        f"{LOGS}/predict/{MODEL}/{{cell}}.log",
+    benchmark:
+        f"{BENCH}/predict/{MODEL}/{{cell}}.tsv"
+    conda:
+        ENV_GPU
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=6000,
     params:
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
         out=lambda wc, output: os.path.dirname(output.expression),
@@ -18,16 +28,6 @@ rule predict:
         element_batch=config["predict"]["element_batch"],
         bf16="--bf16" if config["predict"]["bf16"] else "",
         binned=optional_arg("--element-resolution", TAD_RES if config["predict"]["bin_element_attention"] else ""),
-    log:
-        f"{LOGS}/predict/{MODEL}/{{cell}}.log",
-    benchmark:
-        f"{BENCH}/predict/{MODEL}/{{cell}}.tsv"
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=6000,
-    conda:
-        ENV_GPU
     shell:
         "python -m creator predict --checkpoint {input.checkpoint:q} --reference {params.reference:q}"
         " --features {input.features:q} --cell {wildcards.cell} --out {params.out:q} {params.targets}"

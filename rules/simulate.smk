@@ -12,15 +12,15 @@ if config.get("simulate"):
                 sim=SIM,
                 name=["links.tsv", "domains.bed", "boundaries.bed", "loops.bedpe", "activity.tsv", "expression.tsv"],
             ),
-        params:
-            config=stage_config("simulate"),
-            outdir=SIM,
-            seed=config["simulate"]["seed"],
         log:
             f"{LOGS}/simulate.log",
         benchmark:
             f"{BENCH}/simulate.tsv"
         conda:
             ENV_CPU
+        params:
+            config=stage_config("simulate"),
+            outdir=SIM,
+            seed=config["simulate"]["seed"],
         shell:
             "python -m creator simulate --config {params.config:q} --outdir {params.outdir:q} --seed {params.seed} 2> {log:q}"

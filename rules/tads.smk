@@ -13,6 +13,14 @@ rule tads:
         boundaries=f"{OUT}/tads/{MODEL}/{{cell}}/boundaries.bed",
         loops=f"{OUT}/tads/{MODEL}/{{cell}}/loops.bedpe",
         barrier=f"{OUT}/tads/{MODEL}/{{cell}}/barrier.bedgraph",
+    log:
+        f"{LOGS}/tads/{MODEL}/{{cell}}.log",
+    benchmark:
+        f"{BENCH}/tads/{MODEL}/{{cell}}.tsv"
+    conda:
+        ENV_CPU
+    resources:
+        mem_mb=4000,
     params:
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
         predict=lambda wc, input: os.path.dirname(input.expression),
@@ -24,14 +32,6 @@ rule tads:
         boundaries_from=config["tads"]["boundaries_from"],
         barrier_prominence=config["tads"]["barrier_prominence"],
         barrier_distance=config["tads"]["barrier_distance_bins"],
-    log:
-        f"{LOGS}/tads/{MODEL}/{{cell}}.log",
-    benchmark:
-        f"{BENCH}/tads/{MODEL}/{{cell}}.tsv"
-    resources:
-        mem_mb=4000,
-    conda:
-        ENV_CPU
     shell:
         "python -m creator tads --reference {params.reference:q} --predict-dir {params.predict:q}"
         " --cell {wildcards.cell} --chrom-sizes {input.chrom_sizes:q} --resolution {params.resolution}"

@@ -9,6 +9,16 @@ rule train:
         checkpoint=f"{OUT}/model/{MODEL}/checkpoint.pt",
         metrics=f"{OUT}/model/{MODEL}/metrics.json",
         splits=f"{OUT}/model/{MODEL}/splits.tsv",
+    log:
+        f"{LOGS}/train/{MODEL}.log",
+    benchmark:
+        f"{BENCH}/train/{MODEL}.tsv"
+    conda:
+        ENV_GPU
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
     params:
         config=stage_config("samples", "train"),
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
@@ -17,16 +27,6 @@ rule train:
         out=lambda wc, output: os.path.dirname(output.checkpoint),
         # several GPUs: one process per GPU under torchrun (DistributedDataParallel)
         launcher=lambda wc, resources: train_launcher(resources.gpu),
-    log:
-        f"{LOGS}/train/{MODEL}.log",
-    benchmark:
-        f"{BENCH}/train/{MODEL}.tsv"
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=8000,
-    conda:
-        ENV_GPU
     shell:
         "{params.launcher} -m creator train --config {params.config:q} --reference {params.reference:q}"
         " --features-dir {params.features:q} --targets-dir {params.targets:q} --out {params.out:q} --restart-on-mismatch 2> {log:q}"

@@ -24,12 +24,16 @@ def signal_bigwigs(tiny_reference):
     return dict(tiny_reference, dnase=dnase, ctcf=ctcf, vals=vals)
 
 
-def test_values_match_the_bigwig(signal_bigwigs):
+def test_values_match_the_bigwig(signal_bigwigs, caplog):
     s = signal_bigwigs
     out = s["dir"] / "f.zarr"
+    caplog.set_level("WARNING", logger="creator.features")
     with pytest.warns(UserWarning, match="no chromosome 'chr2'"):
         extract_features(reference_dir=s["ref"], tracks={"DNase": s["dnase"], "CTCF": s["ctcf"]}, out=out,
                          resolution_bp=10, transform="none", block_ccres=4, cell_type="X")
+    # the tracks without a bigWig are named in the log (a manifest may lack some)
+    assert any(r.message.startswith("features X: no bigWig for 14 of 16 tracks (EP300, H2AFZ,")
+               and r.message.endswith("their features are zeros") for r in caplog.records)
     arr = zarr.open_array(str(out), mode="r")
     ccres = pd.read_parquet(s["ref"] / "ccres.parquet")
     assert arr.shape == (len(ccres), 20, 16) and arr.dtype == np.float16
