@@ -617,7 +617,7 @@ def zoom_resolutions(base: int, max_bp: int = MCOOL_MAX_BP) -> list[int]:
 
 
 def coarsen_pixels(base_uri: str, factor: int, chunk: int = MCOOL_CHUNK) -> Iterator[pd.DataFrame]:
-    """The pixels of the tads cooler at ``base_uri`` (``count`` = mean, ``n`` = contributions; cis
+    """The pixels of a tads cooler at ``base_uri`` (``count`` = mean, ``n`` = contributions; cis
     only) pooled over blocks of ``factor x factor`` bins of each chromosome (counted from its start, as
     ``cooler coarsen`` does): ``count`` = sum of ``count * n`` / sum of ``n`` (the mean over all the
     contributions of the coarse bin pair, not a sum of means), ``n`` = sum of ``n`` (int64). Read in
@@ -643,31 +643,36 @@ def coarsen_pixels(base_uri: str, factor: int, chunk: int = MCOOL_CHUNK) -> Iter
             if int(b2.max()) >= c1:
                 raise ValueError(f"{base_uri}: pixels between chromosomes (the tads cooler is cis only)")
             n = px["n"].to_numpy(np.int64)
-            df = pd.DataFrame({"bin1_id": (px["bin1_id"].to_numpy() - c0) // factor + coarse0,
-                               "bin2_id": (b2 - c0) // factor + coarse0,
-                               "s": px["count"].to_numpy(np.float64) * n, "n": n})
-            g = df.groupby(["bin1_id", "bin2_id"], sort=True).sum().reset_index()
-            yield pd.DataFrame({"bin1_id": g["bin1_id"].to_numpy(np.int64), "bin2_id": g["bin2_id"].to_numpy(np.int64),
-                                "count": g["s"].to_numpy() / g["n"].to_numpy(), "n": g["n"].to_numpy(np.int64)})
+            width = -(-(c1 - c0) // factor)   # coarse bins of the chromosome
+            key = ((px["bin1_id"].to_numpy(np.int64) - c0) // factor) * width + (b2.astype(np.int64) - c0) // factor
+            uniq, inv = np.unique(key, return_inverse=True)
+            total = np.bincount(inv, weights=px["count"].to_numpy(np.float64) * n)
+            nn = np.bincount(inv, weights=n).astype(np.int64)   # exact: sums of integers far below 2**53
+            yield pd.DataFrame({"bin1_id": uniq // width + coarse0, "bin2_id": uniq % width + coarse0,
+                                "count": total / nn, "n": nn})
         coarse0 += -(-(c1 - c0) // factor)
 
 
 def zoom_mcool(path: str | Path, chroms: list[_Chrom], resolutions: list[int], *, assembly: str | None,
                metadata: dict) -> None:
     """Add to the .mcool at ``path``, whose ``resolutions/{resolutions[0]}`` is written, the coarser
-    ``resolutions`` (:func:`coarsen_pixels` of the base, each made from the base directly) and the
+    ``resolutions`` (:func:`coarsen_pixels` of the coarsest finer level that divides each) and the
     file attributes ``cooler zoomify`` writes; every level is marked as fixed bins of its resolution."""
     import cooler
     import h5py
 
-    base, base_uri = resolutions[0], f"{path}::resolutions/{resolutions[0]}"
+    done = [resolutions[0]]
     for res in resolutions[1:]:
-        if res % base:
-            raise ValueError(f"resolution {res} is not a multiple of the base resolution {base}")
+        # pooled from the coarsest level already written that divides it (the weighted mean of
+        # weighted means is the mean over all contributions)
+        src = max((r for r in done if res % r == 0), default=None)
+        if src is None:
+            raise ValueError(f"resolution {res} is not a multiple of the base resolution {resolutions[0]}")
         cooler.create_cooler(f"{path}::resolutions/{res}", _bins_table(chroms, res),
-                             coarsen_pixels(base_uri, res // base), columns=["count", "n"],
+                             coarsen_pixels(f"{path}::resolutions/{src}", res // src), columns=["count", "n"],
                              dtypes={"count": np.float64, "n": np.int64}, ordered=True, symmetric_upper=True,
                              mode="a", metadata={**metadata, "resolution": res}, assembly=assembly)
+        done.append(res)
     with h5py.File(str(path), "r+") as f:
         f.attrs.update({"format": "HDF5::MCOOL", "format-version": 2})
         for res in resolutions:
