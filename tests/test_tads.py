@@ -557,3 +557,23 @@ def test_float16_rounding_through_torch_equals_numpy():
         expect = np.asarray(x, dtype=np.float16).astype(np.float32)
     got = float16_rounded(x)
     np.testing.assert_array_equal(got.reshape(-1), expect)
+
+
+def test_evaluate_and_locus_readers_take_the_mcool_uri(blocks, tmp_path):
+    """The evaluate_tads and locus_view rules pass attention.mcool::resolutions/N: the same matrix as
+    reading the base resolution with cooler."""
+    import cooler
+
+    from creator.evaluate import open_contacts
+
+    uri = base_uri(blocks["out"] / "a.mcool")
+    src = open_contacts(uri, balance=False, what="attention")
+    assert src.resolution == RES and src.assembly == "hg38"
+    c = src.fetch("chr1")
+    np.testing.assert_allclose(c.dense(0, c.n_bins), cooler.Cooler(uri).matrix(balance=False).fetch("chr1"),
+                               rtol=1e-12)
+    with pytest.raises(InputError, match="multi-resolution cooler: choose one of"):
+        open_contacts(blocks["out"] / "a.mcool", balance=False)
+    assert main(["evaluate-hic", "--boundaries", str(blocks["out"] / "b.bed"), "--attention", uri, "--cell", "K",
+                 "--out", str(tmp_path / "eval")]) == 0
+    assert (tmp_path / "eval" / "summary.tsv").exists() and (tmp_path / "eval" / "insulation.png").exists()
