@@ -61,7 +61,8 @@ Command line
     bp of one chromosome, upper triangle; give ``--hic-chrom`` and ``--hic-resolution``).
     Coolers are read balanced (``weight`` column) when they have one, unless ``--no-hic-balance``.
     ``--barrier`` (the tads stage's learned-insulation barrier bedGraph) is drawn in the plot only.
-    The attention matrix (``--attention``, the tads stage's ``.cool``) is always read as its raw
+    The attention matrix (``--attention``, the tads stage's ``attention.mcool::resolutions/N``; a
+    ``.cool`` works too) is always read as its raw
     ``count`` pixels taken as float values (balanced or not). For every chromosome of our
     boundaries the Hi-C insulation score (:func:`insulation`: mean contact in the ``w x w`` diamond
     across each bin edge, ``w = window_bp / resolution``, log2 over the chromosome mean) is
@@ -110,8 +111,8 @@ import pandas as pd
 from creator import linkscore, ranking
 from creator.config import section_defaults
 from creator.errors import InputError
-from creator.io import (atomic_path, chrom_sort_key, json_safe, open_text, strip_version, suggest_chrom, write_json,
-                        write_tsv)
+from creator.io import (atomic_path, chrom_sort_key, json_safe, open_text, read_table, strip_version, suggest_chrom,
+                        table_header, write_json, write_tsv)
 
 log = logging.getLogger(__name__)
 
@@ -513,7 +514,8 @@ def read_truth_links(path, *, exclude_own_promoter: bool = True, name: str = "pl
 
 
 def read_links(path, *, genes: Iterable[str] | None = None, chunksize: int = 1_000_000) -> pd.DataFrame:
-    """A link table (``links.tsv.gz``) with the columns the evaluation needs.
+    """A link table (``links.tsv.gz``; its header line may start with ``#``) with the columns the
+    evaluation needs.
 
     Returns ``chrom, start, end, name, gene_id, symbol, ensembl, tss, distance`` plus the score
     columns present (:data:`LINK_SCORES`) and ``dnase``/``h3k27ac`` when present. With ``genes``
@@ -522,9 +524,8 @@ def read_links(path, *, genes: Iterable[str] | None = None, chunksize: int = 1_0
     path = Path(path)
     if not path.exists():
         raise InputError("link table does not exist", path=path, fix="run the links stage first")
-    with open_text(path) as fh:
-        header = fh.readline().rstrip("\n\r").split("\t")
-    if header == [""]:
+    header = table_header(path)
+    if not header:
         raise InputError("link table is empty", path=path, fix="run the links stage again")
     missing = [c for c in LINKS_REQUIRED if c not in header]
     if missing:
@@ -537,9 +538,9 @@ def read_links(path, *, genes: Iterable[str] | None = None, chunksize: int = 1_0
     dtypes = {"chr": str, "name": str, "TargetGene": str, "TargetGeneEnsemblID": str, "gene_id": str}
     frames = []
     chroms: set = set()
-    with open_text(path) as fh:
-        for chunk in pd.read_csv(fh, sep="\t", usecols=use, dtype=dtypes, chunksize=chunksize,
-                                 na_values=["NA", "NaN", "nan", ""], keep_default_na=False):
+    with read_table(path, usecols=use, dtype=dtypes, chunksize=chunksize,
+                    na_values=["NA", "NaN", "nan", ""], keep_default_na=False) as reader:
+        for chunk in reader:
             chroms |= set(chunk["chr"].astype(str).unique())
             if keep is not None:
                 m = chunk["TargetGene"].astype(str).isin(keep)
@@ -700,8 +701,8 @@ def _links_coverage(links) -> tuple[set, set]:
     if isinstance(links, pd.DataFrame):
         return set(links["chrom"].astype(str)), set(links["symbol"].astype(str))
     chroms, genes = set(), set()
-    with open_text(links) as fh:
-        for chunk in pd.read_csv(fh, sep="\t", usecols=["chr", "TargetGene"], dtype=str, chunksize=1_000_000):
+    with read_table(links, usecols=["chr", "TargetGene"], dtype=str, chunksize=1_000_000) as reader:
+        for chunk in reader:
             chroms |= set(chunk["chr"])
             genes |= set(chunk["TargetGene"])
     return chroms, genes
@@ -830,8 +831,7 @@ def read_peer(peer: Peer, *, genes: Iterable[str] | None = None, cell_type: str 
     if not path.exists():
         raise InputError(f"prediction file of peer {peer.name!r} does not exist", path=path,
                          fix="check evaluate.peers (name, url, score_column)")
-    with open_text(path) as fh:
-        header = fh.readline().rstrip("\n\r").split("\t")
+    header = table_header(path)   # ENCODE-rE2G files may mark it with '#'
     cols = {}
     for key, options in PEER_COLUMNS.items():
         hit = [c for c in options if c in header]
@@ -845,8 +845,8 @@ def read_peer(peer: Peer, *, genes: Iterable[str] | None = None, cell_type: str 
         raise InputError(f"peer {peer.name!r}: no score column {peer.column!r}", path=path, line=1,
                          fix=f"set score_column to one of: {', '.join(header)}")
     use = list(cols.values()) + [peer.column] + (["CellType"] if "CellType" in header else [])
-    df = _read_table(path, what=f"prediction file of peer {peer.name!r}", usecols=use,
-                     dtype={c: str for c in use if c != peer.column})
+    df = read_table(path, usecols=use, dtype={c: str for c in use if c != peer.column},
+                    na_values=["NA", "NaN", "nan", ""], keep_default_na=False)
     if cell_type is not None and "CellType" in df.columns:
         cells = set(df["CellType"].astype(str))
         if cell_type in cells:
@@ -1210,13 +1210,25 @@ def open_contacts(path, *, chrom: str | None = None, resolution: int | None = No
     return JuicerTextSource(path, chrom=chrom, resolution=resolution, length=length)
 
 
+#: UCSC name -> GRC name of the same assembly (``genome-assembly`` attributes use either)
+ASSEMBLY_SYNONYMS = {"hg38": "grch38", "hg19": "grch37", "mm10": "grcm38", "mm39": "grcm39"}
+
+
+def assembly_name(name) -> str:
+    """A comparable assembly name: lower case, the UCSC names mapped to the GRC ones."""
+    a = str(name).strip().lower()
+    return ASSEMBLY_SYNONYMS.get(a, a)
+
+
 def check_assembly(ours: Mapping[str, int | None], theirs: ContactSource, needed: Iterable[str], *,
                    ours_name: str, our_assembly: str | None = None) -> list[str]:
     """The chromosomes of ``needed`` that ``theirs`` has; errors for another chromosome naming or
-    assembly (a common chromosome of another length, or different ``genome-assembly`` metadata)."""
+    assembly (a common chromosome of another length, or different ``genome-assembly`` metadata; UCSC
+    and GRC names of one assembly agree: hg38 = GRCh38, hg19 = GRCh37, mm10 = GRCm38, mm39 = GRCm39)."""
     needed = list(dict.fromkeys(needed))
     known = lambda a: a is not None and str(a).lower() not in ("", "unknown", "none")  # noqa: E731
-    if known(our_assembly) and known(theirs.assembly) and str(our_assembly) != str(theirs.assembly):
+    if known(our_assembly) and known(theirs.assembly) and (
+            assembly_name(our_assembly) != assembly_name(theirs.assembly)):
         raise InputError(f"the Hi-C map is of assembly {theirs.assembly!r} but {ours_name} is {our_assembly!r}",
                          path=theirs.path, fix="use a Hi-C map of the same assembly")
     present = [c for c in needed if c in theirs.chroms]
@@ -1691,7 +1703,8 @@ def add_cli(sub) -> None:
     p.add_argument("--hic-chrom", help="chromosome of a Juicer text dump")
     p.add_argument("--hic-resolution", type=int, help="resolution (bp) of a Juicer text dump")
     p.add_argument("--no-hic-balance", action="store_true", help="raw Hi-C counts even when balanced weights exist")
-    p.add_argument("--attention", help="attention .cool of the tads stage (raw count pixels used)")
+    p.add_argument("--attention", help="attention of the tads stage: attention.mcool::resolutions/N, or a .cool "
+                                       "(raw count pixels used)")
     p.add_argument("--barrier", help="barrier bedGraph of the tads stage (drawn in the plot)")
     p.add_argument("--truth-boundaries", help="planted truth boundaries.bed (synthetic data)")
     p.add_argument("--chrom-sizes", help="chrom.sizes (assembly check, shuffle space)")

@@ -32,6 +32,39 @@ blocks of cCREs, with attrs ``tracks``, ``transform``, ``resolution_bp``, ``elem
 Written by the ``targets`` stage: ``results/targets/{cell}.parquet`` with one row per gene of
 genes.parquet in the same order: ``gene_id``, ``symbol``, ``tpm`` (float, NaN when unmatched),
 ``log1p_tpm``, ``matched_by`` (``gene_id``, ``symbol`` or ``none``).
+
+Written by the ``links`` stage (``results/links/{model}/{cell}/``; columns in :mod:`creator.links`):
+
+``links.tsv.gz``
+    One row per (cCRE, gene) pair of a gene's window, tab-separated, BGZF-compressed, sorted by
+    chromosome (reference order) and element start. The first line is the header with a leading
+    ``#`` (``#chr start end ...``): tabix skips it as a comment and the ENCODE-rE2G prediction format
+    allows it; read it into pandas with :func:`creator.io.read_table`, which strips the ``#``.
+``links.tsv.gz.tbi``
+    Its tabix index (sequence column 1, start 2, end 3, 0-based half-open, ``#`` lines skipped):
+    ``tabix links.tsv.gz chr16:1-2000000`` or ``pysam.TabixFile(...).fetch(chrom, start, end)``
+    gives the rows whose element overlaps the region.
+``links.bedpe.gz``
+    The top links as BGZF BEDPE (element, TSS) with a ``#`` header line.
+
+Written by the ``tads`` stage (``results/tads/{model}/{cell}/``; definitions in :mod:`creator.tads`):
+
+``attention.mcool``
+    Multi-resolution cooler (the layout ``cooler zoomify`` writes; HiGlass loads it):
+    ``resolutions/{r}`` for ``r`` = ``tads.resolution_bp`` times 1, 2, 5, 10, 20, 50, ... up to
+    1 Mb. Pixel columns ``count`` (float: mean attention over the contributions of the bin pair, at
+    every resolution) and ``n`` (their number); upper triangle, cis only, no balancing weights;
+    ``genome-assembly`` = ``reference.assembly``. Open one resolution with
+    ``cooler.Cooler("attention.mcool::resolutions/10000")``.
+``insulation.bw``, ``insulation.bedgraph``
+    Insulation score per bin (bigWig; bedGraph ``chrom start end value``), only the bins with
+    enough coverage: no NaN. The bigWig's chromosomes are the cooler's, with the lengths of the
+    reference's chrom.sizes.
+``barrier.bw``, ``barrier.bedgraph``
+    The learned insulation barrier per bin, every bin of the cooler's chromosomes (0 where no
+    element lies; all 0, and a ``#`` comment line in the bedGraph, for a model without it).
+``boundaries.bed``, ``loops.bedpe``
+    BED6 boundaries (score = prominence) and BEDPE loops with a ``#`` header line.
 """
 
 from __future__ import annotations

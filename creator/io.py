@@ -372,3 +372,72 @@ def write_json(obj, dest: str | Path, *, indent: int = 1) -> None:
     """:func:`json_safe` of ``obj`` as JSON (keys in insertion order), written atomically."""
     with atomic_path(dest) as tmp:
         tmp.write_text(json.dumps(json_safe(obj), indent=indent, sort_keys=False) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# tables with a '#' header, bigWig tracks
+
+
+def table_header(path: str | Path) -> list[str]:
+    """The column names of a tab-separated table (plain, gzip or BGZF) from its first line, a leading
+    ``#`` removed: indexed tables (``tabix``, BEDPE) mark their header line with it so that it is
+    skipped as a comment. ``[]`` for an empty file."""
+    with open_text(path) as fh:
+        first = fh.readline().rstrip("\n\r")
+    if not first:
+        return []
+    names = first.split("\t")
+    names[0] = names[0].removeprefix("#")
+    return names
+
+
+def read_table(path: str | Path, **kwargs):
+    """``pandas.read_csv`` of a tab-separated table whose first line is its header, with or without a
+    leading ``#`` (:func:`table_header`); ``kwargs`` go to pandas (``usecols``, ``dtype``,
+    ``chunksize``, ...). The one reader of the workflow's link tables (``links.tsv.gz``)."""
+    names = table_header(path)
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return pd.read_csv(path, sep="\t", header=None, skiprows=1, names=names,
+                       compression="gzip" if gz else None, **kwargs)
+
+
+def write_bigwig(dest: str | Path, chrom_sizes: list[tuple[str, int]], track: pd.DataFrame) -> int:
+    """A bigWig of ``track`` (columns ``chrom start end value``, sorted in ``chrom_sizes`` order, then by
+    start, not overlapping) with the header ``chrom_sizes`` (name, length). Rows whose value is not
+    finite are left out (a bigWig has no NaN: no data is no entry). Written atomically; returns the
+    number of entries."""
+    import pyBigWig
+
+    order = {c: i for i, (c, _) in enumerate(chrom_sizes)}
+    t = track[np.isfinite(track["value"].to_numpy(dtype=np.float64))]
+    with atomic_path(dest) as tmp:
+        bw = pyBigWig.open(str(tmp), "w")
+        try:
+            bw.addHeader([(str(c), int(n)) for c, n in chrom_sizes], maxZooms=10)
+            for chrom, part in t.groupby("chrom", sort=False, observed=True):
+                if chrom not in order:
+                    raise ValueError(f"bigWig track has chromosome {chrom!r}, not in its header")
+                if len(part) == 0:
+                    continue
+                bw.addEntries([str(chrom)] * len(part), part["start"].to_numpy(np.int64).tolist(),
+                              ends=part["end"].to_numpy(np.int64).tolist(),
+                              values=part["value"].to_numpy(np.float64).tolist())
+        finally:
+            bw.close()
+    return len(t)
+
+
+def tabix_index(path: str | Path, *, seq_col: int = 0, start_col: int = 1, end_col: int = 2,
+                zerobased: bool = True) -> Path:
+    """Write the tabix index ``path.tbi`` of a BGZF table sorted by chromosome (contiguous) and start,
+    whose header lines start with ``#`` (columns 0-based; ``zerobased``: BED-like half-open
+    intervals). Written atomically after the table, so it is the newer file (htslib warns
+    otherwise). Returns the index path."""
+    import pysam
+
+    dest = Path(f"{path}.tbi")
+    with atomic_path(dest) as tmp:
+        pysam.tabix_index(str(path), seq_col=seq_col, start_col=start_col, end_col=end_col, zerobased=zerobased,
+                          meta_char="#", index=str(tmp), force=True, keep_original=True)
+    return dest

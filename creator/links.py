@@ -11,7 +11,9 @@ CRISPR_comparison prediction format.
 of embeddings recomputed, predictions recomputed).
 
 ``links.tsv.gz``: one row per (cCRE, gene) with the cCRE in the gene's window ``[win_lo, win_hi)``
-(genes with an empty window have no rows). Columns, in this order:
+(genes with an empty window have no rows). The first line is the header, marked with ``#`` (so that
+tabix and genome browsers skip it; ENCODE-rE2G's prediction format allows it, and
+:func:`creator.io.read_table` reads it into pandas). Columns, in this order:
 
 ``chr start end name class``
     the element: its input interval (``orig_start``/``orig_end`` of ccres.parquet, the cCRE as given,
@@ -59,8 +61,10 @@ of embeddings recomputed, predictions recomputed).
     row of ccres.parquet and gene_id of genes.parquet.
 
 Rows are sorted by chromosome (reference order), start, TargetGeneTSS (then gene order), and the
-file is BGZF (blocked gzip, written with the standard library): ``gzip``/pandas read it, and
-``tabix -0 -S 1 -s 1 -b 2 -e 3 links.tsv.gz`` indexes it (one header line).
+file is BGZF (blocked gzip, written with pysam): ``gzip``/pandas read it. Its tabix index
+``links.tsv.gz.tbi`` is written next to it (columns 1-3 as a 0-based BED interval, ``#`` lines
+skipped), so ``tabix links.tsv.gz chr16:1-2000000`` or ``pysam.TabixFile`` gives the links of the
+elements overlapping a region, and IGV can load the table by region.
 
 ``links.bedpe.gz``: the links with ``Score`` above the ``--bedpe-threshold`` quantile of all
 Scores (default 0.95: the top 5%) and above 0, as BEDPE ``chrom1 start1 end1 chrom2 start2 end2
@@ -74,8 +78,6 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +89,7 @@ from creator.config import section_defaults
 from creator.errors import InputError
 from creator.formats import TRACK_INDEX
 from creator.inference import load_model, resolve_device
-from creator.io import atomic_path
+from creator.io import atomic_path, read_table, tabix_index
 
 log = logging.getLogger(__name__)
 
@@ -96,45 +98,6 @@ LINK_COLUMNS = ("chr", "start", "end", "name", "class", "TargetGene", "TargetGen
                 "isp_method", "dnase", "h3k27ac", "ccre_index", "gene_id")
 BEDPE_COLUMNS = ("chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score", "strand1", "strand2")
 UNTRANSFORM = {"none": lambda x: x, "log1p": np.expm1, "arcsinh": np.sinh}
-
-
-# ---------------------------------------------------------------------------------------------
-# BGZF
-
-
-class BgzfWriter:
-    """Blocked gzip (SAM specification section 4.1), as ``bgzip`` writes it: gzip members of at most
-    64 KiB input carrying their compressed size in a ``BC`` extra field, then the empty EOF block.
-    Readable by any gzip reader; indexable by tabix."""
-
-    BLOCK = 65280
-    EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
-
-    def __init__(self, fh, level: int = 6):
-        self.fh = fh
-        self.level = level
-        self.buf = bytearray()
-
-    def write(self, data: bytes) -> None:
-        self.buf += data
-        while len(self.buf) >= self.BLOCK:
-            self._block(bytes(self.buf[:self.BLOCK]))
-            del self.buf[:self.BLOCK]
-
-    def _block(self, data: bytes) -> None:
-        c = zlib.compressobj(self.level, zlib.DEFLATED, -15)
-        comp = c.compress(data) + c.flush()
-        if len(comp) + 26 > 65536:  # incompressible: store
-            c = zlib.compressobj(0, zlib.DEFLATED, -15)
-            comp = c.compress(data) + c.flush()
-        header = struct.pack("<4BI2BH2BHH", 31, 139, 8, 4, 0, 0, 255, 6, 66, 67, 2, len(comp) + 25)
-        self.fh.write(header + comp + struct.pack("<II", zlib.crc32(data) & 0xFFFFFFFF, len(data)))
-
-    def close(self) -> None:
-        if self.buf:
-            self._block(bytes(self.buf))
-            self.buf = bytearray()
-        self.fh.write(self.EOF)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,9 +398,10 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
     base_all = np.full(ref.n_gene, np.nan)
     scores: list[np.ndarray] = []
     n_exact = 0
-    with atomic_path(out_tsv) as tmp, open(tmp, "wb") as fh:
-        bg = BgzfWriter(fh)
-        bg.write(("\t".join(LINK_COLUMNS) + "\n").encode())
+    import pysam
+
+    with atomic_path(out_tsv) as tmp, pysam.BGZFile(str(tmp), "wb") as bg:
+        bg.write(("#" + "\t".join(LINK_COLUMNS) + "\n").encode())
         for ci, chrom in enumerate(ref.chroms):
             genes = np.flatnonzero((ref.gene_chrom == ci) & (sizes > 0))
             if len(genes) == 0:
@@ -477,7 +441,7 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
                 bg.write(buf.getvalue().encode())
             scores.append(score[order].astype(np.float32))
             log.info("%s %s: %d genes, %d pairs (%d exact)", cell, chrom, len(genes), len(df), int(is_exact.sum()))
-        bg.close()
+    tabix_index(out_tsv)
 
     # the model's predictions must be the predict stage's (same checkpoint, same inputs)
     have = np.isfinite(base_all) & np.isfinite(stored_pred)
@@ -505,8 +469,8 @@ def write_bedpe(links_tsv: str | Path, out_bedpe: str | Path, threshold: float, 
     chrom_rank = {c: i for i, c in enumerate(ref.chroms)}
     parts = []
     cols = ["chr", "start", "end", "name", "TargetGene", "TargetGeneTSS", "Score", "gene_id"]
-    for chunk in pd.read_csv(links_tsv, sep="\t", usecols=cols, chunksize=1 << 20, compression="gzip",
-                             dtype={"chr": str, "name": str, "TargetGene": str, "gene_id": str}):
+    for chunk in read_table(links_tsv, usecols=cols, chunksize=1 << 20,
+                            dtype={"chr": str, "name": str, "TargetGene": str, "gene_id": str}):
         sel = chunk[(chunk["Score"] > threshold) & (chunk["Score"] > 0)]
         if len(sel):
             parts.append(sel)
@@ -524,13 +488,13 @@ def write_bedpe(links_tsv: str | Path, out_bedpe: str | Path, threshold: float, 
         bed = bed.iloc[order]
     else:
         bed = pd.DataFrame({k: [] for k in cols_out})
-    with atomic_path(out_bedpe) as tmp, open(tmp, "wb") as fh:
-        bg = BgzfWriter(fh)
+    import pysam
+
+    with atomic_path(out_bedpe) as tmp, pysam.BGZFile(str(tmp), "wb") as bg:
         bg.write(("#" + "\t".join(cols_out) + "\n").encode())
         buf = io.StringIO()
         bed.to_csv(buf, sep="\t", header=False, index=False, float_format="%.6g")
         bg.write(buf.getvalue().encode())
-        bg.close()
     return len(bed)
 
 
@@ -546,7 +510,7 @@ def add_cli(sub) -> None:
                    help="predict output of this checkpoint and cell (element_embeddings.npy, attention.zarr, "
                         "expression.tsv)")
     p.add_argument("--cell", required=True, help="cell type name (CellType column)")
-    p.add_argument("--out-tsv", required=True, help="output links.tsv.gz")
+    p.add_argument("--out-tsv", required=True, help="output links.tsv.gz (its tabix index .tbi is written next to it)")
     p.add_argument("--out-bedpe", required=True, help="output links.bedpe.gz")
     p.add_argument("--bedpe-threshold", type=float, default=_D["bedpe_threshold"],
                    help="quantile of Score above which a link goes into the BEDPE (default %(default)s)")

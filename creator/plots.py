@@ -327,7 +327,8 @@ def locus_view_from_files(out, *, links, gene: str, score: str = "Score", cool=N
                           boundaries=None, region: tuple[str, int, int] | None = None, top_n: int = 10,
                           n_bins: int = 800, crispr=None, cell: str | None = None) -> Path:
     """:func:`locus_view` of one gene (symbol or gene id) read from its link table rows, optional
-    bigWigs (``{name: path}``, mean signal in ``n_bins`` bins), the attention ``.cool`` (raw count
+    bigWigs (``{name: path}``, mean signal in ``n_bins`` bins), the attention cooler (``cool``: the tads
+    stage's ``attention.mcool::resolutions/N``; raw count
     pixels), a boundaries BED and a CRISPRi benchmark (``crispr``, EPCrisprBenchmark format, rows of
     ``cell``): the gene's tested elements are marked. ``region`` defaults to the span of the
     gene's window or, when the gene has validated enhancers, to the TSS +- max(100 kb, twice the
@@ -393,7 +394,7 @@ def add_cli(sub) -> None:
     p.add_argument("--links", required=True, help="links.tsv.gz of one (model, cell)")
     p.add_argument("--gene", required=True, help="gene symbol or id")
     p.add_argument("--score", default="Score", help="link column for the arcs (default Score)")
-    p.add_argument("--cool", help="attention .cool of the tads stage")
+    p.add_argument("--cool", help="attention of the tads stage: attention.mcool::resolutions/N (or a .cool)")
     p.add_argument("--boundaries", help="boundaries.bed of the tads stage")
     p.add_argument("--bigwig", action="append", default=[], metavar="NAME=PATH", help="signal track (repeatable)")
     p.add_argument("--top-n", type=int, default=10, help="arcs for the N strongest links")

@@ -2,10 +2,10 @@
 its insulation profile, domain boundaries and loop-like pixels.
 
 ``creator tads --reference DIR --predict-dir DIR --cell CELL --chrom-sizes FILE
-[--resolution 10000] --out-cool attention.10000.cool --out-insulation insulation.bedgraph
---out-boundaries boundaries.bed --out-loops loops.bedpe [--window-bins 10] [--min-prominence 0.1]
-[--min-coverage 0.5] [--loop-oe 2.0] [--loop-min-distance 20000] [--loop-min-count 1]
-[--loop-radius 2] [--checkpoint checkpoint.pt --out-barrier barrier.bedgraph]
+[--resolution 10000] --out-mcool attention.mcool [--assembly hg38] --out-insulation insulation.bedgraph
+[--out-insulation-bw insulation.bw] --out-boundaries boundaries.bed --out-loops loops.bedpe [--window-bins 10]
+[--min-prominence 0.1] [--min-coverage 0.5] [--loop-oe 2.0] [--loop-min-distance 20000] [--loop-min-count 1]
+[--loop-radius 2] [--checkpoint checkpoint.pt --out-barrier barrier.bedgraph --out-barrier-bw barrier.bw]
 [--boundaries-from auto|attention|barrier] [--barrier-prominence 1.5] [--barrier-distance-bins 3]``
 
 Input: ``attention.zarr`` of the predict stage (``creator predict --attention``), whose
@@ -15,7 +15,7 @@ holds the same already binned (``creator predict --element-resolution``, the wor
 :class:`creator.inference.ElementAttentionBinner`; its resolution must equal ``--resolution``). Both give the same
 outputs (the binner rounds to float16 first, as the full store does).
 
-Matrix (``--out-cool``)
+Matrix (``--out-mcool``)
     For every gene window and every unordered pair of DISTINCT elements ``i < j`` of it, the
     symmetrised attention ``(a_ij + a_ji) / 2`` is added to bin pair ``(bin(i), bin(j))`` (bin =
     element centre // resolution; upper triangle) and the pair's contribution count to ``n``. The
@@ -23,17 +23,28 @@ Matrix (``--out-cool``)
     column ``count`` (float) = sum / n, column ``n`` (int32) = the number of contributions. Self
     attention (``i == j``) is left out: it says nothing about two loci. Pixels with no contribution
     are absent (no data, not zero). The cooler holds the chromosomes of ``--chrom-sizes`` (in that
-    file's order) that carry at least one cCRE of the reference; read it with
-    ``cooler.Cooler(path).matrix(balance=False)``.
+    file's order) that carry at least one cCRE of the reference.
 
-Insulation (``--out-insulation``, bedGraph ``chrom start end value``, one line per bin)
+    The file is a multi-resolution cooler (``.mcool``, the layout ``cooler zoomify`` writes and
+    HiGlass and other multi-scale viewers load): ``resolutions/{r}`` for ``r`` = ``--resolution``
+    times 1, 2, 5, 10, 20, 50, ... up to 1 Mb (:func:`zoom_resolutions`; 10 kb gives 10, 20, 50, 100,
+    200, 500 kb and 1 Mb). At every resolution ``count`` is the mean over all the contributions of
+    the bin pair (each coarser level is pooled from the base with weights ``n``, not a sum of means:
+    :func:`coarsen_pixels`; ``cooler zoomify`` would sum ``count`` and, in cooler 0.11, drop ``n``)
+    and ``n`` (int32 at the base resolution, int64 above) their number. ``genome-assembly`` is
+    ``--assembly`` (the config's ``reference.assembly``; ``unknown`` without it). Read one resolution
+    with ``cooler.Cooler("attention.mcool::resolutions/10000").matrix(balance=False)``.
+
+Insulation (``--out-insulation``, bedGraph ``chrom start end value``, one line per covered bin;
+``--out-insulation-bw``: the same values as a bigWig)
     Diamond of ``w = --window-bins`` bins centred on bin ``k``: the pixels ``(r, c)`` with
     ``k - w < r <= k <= c < k + w`` and ``c - r >= 1`` (the main diagonal is left out). The score
     is ``log2((m_k + eps) / (M + eps))`` where ``m_k`` is the mean of the diamond's covered pixels,
     ``M`` the mean of ``m_k`` over the chromosome's scored bins and ``eps = 1e-3 * M`` (keeps a
-    diamond of zeros finite). A bin is ``NaN`` when fewer than ``--min-coverage`` of its diamond's
-    pixels (clipped at the chromosome ends) are covered: bins outside every gene window, or at the
-    edge of the covered region. (``grep -v NaN`` gives a file for ``bedGraphToBigWig``.)
+    diamond of zeros finite). A bin has no score (no line, no bigWig entry) when fewer than
+    ``--min-coverage`` of its diamond's pixels (clipped at the chromosome ends) are covered: bins
+    outside every gene window, or at the edge of the covered region. The bigWig's chromosomes are
+    those of the cooler, with their ``--chrom-sizes`` lengths.
 
 Boundaries (``--out-boundaries``, BED6 ``chrom start end name score .``)
     Local minima of insulation, found per run of consecutive finite bins with
@@ -44,7 +55,8 @@ Boundaries (``--out-boundaries``, BED6 ``chrom start end name score .``)
     reported at its left bin. A boundary at bin ``k`` means the domain edge lies within one bin of
     ``k``.
 
-Barrier (``--out-barrier``, bedGraph, one line per bin; needs ``--checkpoint``)
+Barrier (``--out-barrier``, bedGraph, one line per bin; ``--out-barrier-bw``: the same as a bigWig;
+needs ``--checkpoint``)
     A model trained with ``ModelConfig.insulation`` adds to every attention logit of the gene-level
     encoder minus the summed insulation ``u_k`` (per head, nats) of the elements between query and
     key (:class:`creator.model.gene.InsulationBias`): attention across element ``k`` is multiplied by
@@ -83,8 +95,8 @@ strand2 observed expected n``)
 Memory: genes are streamed in window order; each chromosome's pixels are accumulated in a band
 buffer of ``2 * band x band`` (``band`` = the widest window in bins) whose finished rows go
 straight into the cooler, so memory is ``O(band^2 + n_bins)`` whatever the chromosome length.
-Loops are called in a second pass that reads the written cooler back in chunks. All outputs are
-sorted and written atomically.
+Loops are called in a second pass that reads the written cooler (base resolution) back in chunks.
+All outputs are sorted and written atomically.
 """
 
 from __future__ import annotations
@@ -104,7 +116,7 @@ from creator.config import section_defaults
 from creator.errors import InputError
 from creator.inference import (BandAccumulator, binned_block, iter_gene_attention, load_model,
                                open_element_attention, window_bin_span)
-from creator.io import atomic_path, read_chrom_sizes
+from creator.io import atomic_path, read_chrom_sizes, write_bigwig
 
 log = logging.getLogger(__name__)
 
@@ -340,9 +352,10 @@ def _chromosomes(reference: data.Reference, sizes: dict[str, int], resolution: i
 
 
 def _bins_table(chroms: list[_Chrom], resolution: int) -> pd.DataFrame:
+    """Fixed bins of ``resolution`` bp over ``chroms`` (the last bin of each clipped at its end)."""
     parts = []
     for c in chroms:
-        start = np.arange(c.n_bins, dtype=np.int64) * resolution
+        start = np.arange(-(-c.size // resolution), dtype=np.int64) * resolution
         parts.append(pd.DataFrame({"chrom": c.name, "start": start,
                                    "end": np.minimum(start + resolution, c.size)}))
     bins = pd.concat(parts, ignore_index=True)
@@ -360,8 +373,94 @@ def _pixel_frame(parts: list[tuple[np.ndarray, ...]], offset: int) -> pd.DataFra
                          "n": n.astype(np.int32)})
 
 
-def tads(*, reference: str | Path, predict_dir: str | Path, chrom_sizes: str | Path, out_cool: str | Path,
+#: the coarsest resolution of the attention .mcool (bp)
+MCOOL_MAX_BP = 1_000_000
+#: pixels per step when zoomifying and when turning sums into means
+MCOOL_CHUNK = 2_000_000
+
+
+def zoom_resolutions(base: int, max_bp: int = MCOOL_MAX_BP) -> list[int]:
+    """``base`` times 1, 2, 5, 10, 20, 50, ... up to ``max_bp`` (the "nice" steps of ``cooler zoomify``;
+    each is a multiple of a finer one); ``[base]`` when ``base >= max_bp``."""
+    out, step = [int(base)], 1
+    while True:
+        for m in (2, 5, 10):
+            r = int(base) * step * m
+            if r > max_bp:
+                return out
+            out.append(r)
+        step *= 10
+
+
+def coarsen_pixels(base_uri: str, factor: int, chunk: int = MCOOL_CHUNK) -> Iterator[pd.DataFrame]:
+    """The pixels of a tads cooler at ``base_uri`` (``count`` = mean, ``n`` = contributions; cis
+    only) pooled over blocks of ``factor x factor`` bins of each chromosome (counted from its start, as
+    ``cooler coarsen`` does): ``count`` = sum of ``count * n`` / sum of ``n`` (the mean over all the
+    contributions of the coarse bin pair, not a sum of means), ``n`` = sum of ``n`` (int64). Read in
+    runs of whole coarse rows of about ``chunk`` pixels; yielded sorted."""
+    import cooler
+
+    clr = cooler.Cooler(base_uri)
+    chrom_offset = clr._load_dset("indexes/chrom_offset")
+    bin1_offset = clr._load_dset("indexes/bin1_offset")
+    coarse0 = 0
+    for i in range(len(clr.chromnames)):
+        c0, c1 = int(chrom_offset[i]), int(chrom_offset[i + 1])
+        a = c0
+        while a < c1:
+            b = min(a + factor, c1)
+            while b < c1 and bin1_offset[min(b + factor, c1)] - bin1_offset[a] <= chunk:
+                b = min(b + factor, c1)
+            px = clr.pixels()[int(bin1_offset[a]):int(bin1_offset[b])]
+            a = b
+            if len(px) == 0:
+                continue
+            b2 = px["bin2_id"].to_numpy()
+            if int(b2.max()) >= c1:
+                raise ValueError(f"{base_uri}: pixels between chromosomes (the tads cooler is cis only)")
+            n = px["n"].to_numpy(np.int64)
+            width = -(-(c1 - c0) // factor)   # coarse bins of the chromosome
+            key = ((px["bin1_id"].to_numpy(np.int64) - c0) // factor) * width + (b2.astype(np.int64) - c0) // factor
+            uniq, inv = np.unique(key, return_inverse=True)
+            total = np.bincount(inv, weights=px["count"].to_numpy(np.float64) * n)
+            nn = np.bincount(inv, weights=n).astype(np.int64)   # exact: sums of integers far below 2**53
+            yield pd.DataFrame({"bin1_id": uniq // width + coarse0, "bin2_id": uniq % width + coarse0,
+                                "count": total / nn, "n": nn})
+        coarse0 += -(-(c1 - c0) // factor)
+
+
+def zoom_mcool(path: str | Path, chroms: list[_Chrom], resolutions: list[int], *, assembly: str | None,
+               metadata: dict) -> None:
+    """Add to the .mcool at ``path``, whose ``resolutions/{resolutions[0]}`` is written, the coarser
+    ``resolutions`` (:func:`coarsen_pixels` of the coarsest finer level that divides each) and the
+    file attributes ``cooler zoomify`` writes; every level is marked as fixed bins of its resolution."""
+    import cooler
+    import h5py
+
+    done = [resolutions[0]]
+    for res in resolutions[1:]:
+        # pooled from the coarsest level already written that divides it (the weighted mean of
+        # weighted means is the mean over all contributions)
+        src = max((r for r in done if res % r == 0), default=None)
+        if src is None:
+            raise ValueError(f"resolution {res} is not a multiple of the base resolution {resolutions[0]}")
+        cooler.create_cooler(f"{path}::resolutions/{res}", _bins_table(chroms, res),
+                             coarsen_pixels(f"{path}::resolutions/{src}", res // src), columns=["count", "n"],
+                             dtypes={"count": np.float64, "n": np.int64}, ordered=True, symmetric_upper=True,
+                             mode="a", metadata={**metadata, "resolution": res}, assembly=assembly)
+        done.append(res)
+    with h5py.File(str(path), "r+") as f:
+        f.attrs.update({"format": "HDF5::MCOOL", "format-version": 2})
+        for res in resolutions:
+            # cooler infers the bin size from the bins before each chromosome's last one: none when
+            # every chromosome fits in one bin (a small genome at 1 Mb); the bins are fixed all the same
+            f[f"resolutions/{res}"].attrs.update({"bin-type": "fixed", "bin-size": int(res)})
+
+
+def tads(*, reference: str | Path, predict_dir: str | Path, chrom_sizes: str | Path, out_mcool: str | Path,
          out_insulation: str | Path, out_boundaries: str | Path, out_loops: str | Path, cell: str | None = None,
+         out_insulation_bw: str | Path | None = None, out_barrier_bw: str | Path | None = None,
+         assembly: str | None = None,
          resolution: int = 10_000, window_bins: int = 10, min_prominence: float = 0.1,
          min_coverage: float = 0.5, loop_oe: float = 2.0, loop_min_distance: int = 20_000,
          loop_min_count: int = 1, loop_radius: int = 2, ignore_diags: int = 1,
@@ -379,7 +478,7 @@ def tads(*, reference: str | Path, predict_dir: str | Path, chrom_sizes: str | P
     if boundaries_from not in BOUNDARY_SOURCES:
         raise InputError(f"--boundaries-from {boundaries_from!r} is not one of {', '.join(BOUNDARY_SOURCES)}",
                          fix="give auto, attention or barrier")
-    if (out_barrier is not None or boundaries_from == "barrier") and checkpoint is None:
+    if (out_barrier is not None or out_barrier_bw is not None or boundaries_from == "barrier") and checkpoint is None:
         raise InputError("the barrier track needs the model: --checkpoint is missing",
                          fix="give --checkpoint (the checkpoint the predict stage used)")
     if barrier_prominence < 0 or barrier_distance_bins < 1:
@@ -461,11 +560,17 @@ def tads(*, reference: str | Path, predict_dir: str | Path, chrom_sizes: str | P
                 value="count = mean symmetrised last-layer head-mean attention over (element pair, window) "
                       "contributions; n = number of contributions",
                 reference_id=ref.reference_id)
-    with atomic_path(out_cool) as tmp:
-        cooler.create_cooler(str(tmp), bins, pixels(), columns=["count", "n"],
+    resolutions = zoom_resolutions(resolution)
+    with atomic_path(out_mcool) as tmp_mcool:
+        base_uri = f"{tmp_mcool}::resolutions/{resolution}"
+        cooler.create_cooler(base_uri, bins, pixels(), columns=["count", "n"],
                              dtypes={"count": np.float64, "n": np.int32}, ordered=True,
-                             symmetric_upper=True, metadata=meta, assembly=None)
-    log.info("%s: attention map -> %s", cell or "", out_cool)
+                             symmetric_upper=True, metadata=meta, assembly=assembly)
+        zoom_mcool(tmp_mcool, chroms, resolutions, assembly=assembly, metadata=meta)
+        # loops: second pass over the written pixels, per chromosome, in chunks
+        loops = call_loops(base_uri, chroms, stats, resolution=resolution, loop_oe=loop_oe,
+                           loop_min_distance=loop_min_distance, loop_min_count=loop_min_count, radius=loop_radius)
+    log.info("%s: attention map at %s bp -> %s", cell or "", ", ".join(map(str, resolutions)), out_mcool)
 
     # insulation and boundaries
     ins_parts, bnd_parts, bar_parts = [], [], []
@@ -484,30 +589,32 @@ def tads(*, reference: str | Path, predict_dir: str | Path, chrom_sizes: str | P
         bnd_parts.append(pd.DataFrame({"chrom": ch.name, "start": start[kb], "end": end[kb],
                                        "name": "", "score": prom, "strand": "."}))
     ins_df = pd.concat(ins_parts, ignore_index=True)
+    covered = np.isfinite(ins_df["value"].to_numpy())
     bnd_df = pd.concat(bnd_parts, ignore_index=True)
     bnd_df["name"] = [f"boundary_{i + 1}" for i in range(len(bnd_df))]
+    sizes_of_run = [(ch.name, ch.size) for ch in chroms]
     with atomic_path(out_insulation) as tmp:
-        ins_df.to_csv(tmp, sep="\t", header=False, index=False, float_format="%.6g", na_rep="NaN")
+        ins_df[covered].to_csv(tmp, sep="\t", header=False, index=False, float_format="%.6g")
+    if out_insulation_bw is not None:
+        write_bigwig(out_insulation_bw, sizes_of_run, ins_df)
     with atomic_path(out_boundaries) as tmp:
         bnd_df.to_csv(tmp, sep="\t", header=False, index=False, float_format="%.6g")
+    bar_df = pd.concat(bar_parts, ignore_index=True)
     if out_barrier is not None:
         with atomic_path(out_barrier) as tmp:
             with open(tmp, "w") as fh:
                 if barrier is None:
                     fh.write("# the model has no learned insulation (train.model.insulation off): barrier 0\n")
-                pd.concat(bar_parts, ignore_index=True).to_csv(fh, sep="\t", header=False, index=False,
-                                                               float_format="%.6g")
+                bar_df.to_csv(fh, sep="\t", header=False, index=False, float_format="%.6g")
+    if out_barrier_bw is not None:
+        write_bigwig(out_barrier_bw, sizes_of_run, bar_df)
 
-    # loops: second pass over the written pixels, per chromosome, in chunks
-    loops = call_loops(out_cool, chroms, stats, resolution=resolution, loop_oe=loop_oe,
-                       loop_min_distance=loop_min_distance, loop_min_count=loop_min_count,
-                       radius=loop_radius)
     with atomic_path(out_loops) as tmp:
         with open(tmp, "w") as fh:
             fh.write("#" + "\t".join(LOOP_COLUMNS) + "\n")
             loops.to_csv(fh, sep="\t", header=False, index=False, float_format="%.6g")
     summary = dict(chromosomes=len(chroms), bins=len(bins),
-                   covered_bins=int(np.isfinite(ins_df["value"]).sum()),
+                   covered_bins=int(covered.sum()), resolutions=resolutions,
                    boundaries=len(bnd_df), boundaries_from="barrier" if use_barrier else "attention",
                    loops=len(loops))
     log.info("%s: %s", cell or "tads", summary)
@@ -607,8 +714,10 @@ def add_cli(sub) -> None:
     p.add_argument("--cell", required=True, help="cell type name (checked against the attention store)")
     p.add_argument("--chrom-sizes", required=True, help="chrom.sizes of the reference's assembly")
     p.add_argument("--resolution", type=int, default=_D["resolution_bp"], help="bin size in bp (default %(default)s)")
-    p.add_argument("--out-cool", required=True, help="output .cool")
-    p.add_argument("--out-insulation", required=True, help="output insulation bedGraph")
+    p.add_argument("--out-mcool", required=True, help="output .mcool (resolutions from --resolution up to 1 Mb)")
+    p.add_argument("--assembly", help="genome assembly recorded in the .mcool (genome-assembly; e.g. hg38)")
+    p.add_argument("--out-insulation", required=True, help="output insulation bedGraph (covered bins only)")
+    p.add_argument("--out-insulation-bw", help="output insulation bigWig (covered bins only)")
     p.add_argument("--out-boundaries", required=True, help="output boundaries BED")
     p.add_argument("--out-loops", required=True, help="output loops BEDPE")
     p.add_argument("--window-bins", type=int, default=_D["window_bins"], help="insulation diamond size in bins (default %(default)s)")
@@ -625,6 +734,7 @@ def add_cli(sub) -> None:
                    help="a loop must be the O/E summit within this many bins (default 2; 0: off)")
     p.add_argument("--checkpoint", help="the model checkpoint (for the learned-insulation barrier track)")
     p.add_argument("--out-barrier", help="output barrier bedGraph (needs --checkpoint)")
+    p.add_argument("--out-barrier-bw", help="output barrier bigWig (needs --checkpoint)")
     p.add_argument("--boundaries-from", choices=BOUNDARY_SOURCES, default=_D["boundaries_from"],
                    help="call boundaries from the attention insulation or the learned barrier; auto "
                         "(default): the barrier when the checkpoint has learned insulation")
@@ -637,7 +747,8 @@ def add_cli(sub) -> None:
 
 def _cli(args) -> int:
     tads(reference=args.reference, predict_dir=args.predict_dir, chrom_sizes=args.chrom_sizes,
-         out_cool=args.out_cool, out_insulation=args.out_insulation, out_boundaries=args.out_boundaries,
+         out_mcool=args.out_mcool, out_insulation=args.out_insulation, out_boundaries=args.out_boundaries,
+         out_insulation_bw=args.out_insulation_bw, out_barrier_bw=args.out_barrier_bw, assembly=args.assembly,
          out_loops=args.out_loops, cell=args.cell, resolution=args.resolution, window_bins=args.window_bins,
          min_prominence=args.min_prominence, min_coverage=args.min_coverage, loop_oe=args.loop_oe,
          loop_min_distance=args.loop_min_distance, loop_min_count=args.loop_min_count,

@@ -64,7 +64,7 @@ rule evaluate_tads:
     """Attention boundaries against Hi-C insulation boundaries and/or planted domain boundaries."""
     input:
         boundaries=f"{OUT}/tads/{MODEL}/{{cell}}/boundaries.bed",
-        cool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.{TAD_RES}.cool",
+        mcool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.mcool",
         barrier=f"{OUT}/tads/{MODEL}/{{cell}}/barrier.bedgraph",
         chrom_sizes=SRC.reference["chrom_sizes"],
         hic=lambda wc: hic_input(wc.cell),
@@ -83,12 +83,13 @@ rule evaluate_tads:
         ENV_CPU
     params:
         hic=lambda wc, input: hic_args(wc.cell, input.hic),
+        attention=lambda wc, input: f"{input.mcool}::resolutions/{TAD_RES}",
         truth=lambda wc, input: optional_arg("--truth-boundaries", input.truth[0] if input.truth else ""),
         out=lambda wc, output: os.path.dirname(output.summary),
         model=MODEL,
         n_shuffles=config["evaluate"]["n_shuffles"],
     shell:
-        "python -m creator evaluate-hic --boundaries {input.boundaries:q} --attention {input.cool:q}"
+        "python -m creator evaluate-hic --boundaries {input.boundaries:q} --attention {params.attention:q}"
         " --barrier {input.barrier:q}"
         " --chrom-sizes {input.chrom_sizes:q} --cell {wildcards.cell} {params.hic} {params.truth}"
         " --n-shuffles {params.n_shuffles} --model {params.model} --out {params.out:q} 2> {log:q}"
@@ -112,7 +113,7 @@ rule locus_view:
     """Signal tracks, elements, arcs of the strongest links and the attention matrix around one gene."""
     input:
         links=f"{OUT}/links/{MODEL}/{{cell}}/links.tsv.gz",
-        cool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.{TAD_RES}.cool",
+        mcool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.mcool",
         boundaries=f"{OUT}/tads/{MODEL}/{{cell}}/boundaries.bed",
         bigwigs=lambda wc: locus_bigwigs(wc.cell),
         crispr=lambda wc: locus_crispr(wc.cell),
@@ -129,9 +130,10 @@ rule locus_view:
         ENV_CPU
     params:
         bigwigs=lambda wc, input: locus_bigwig_args(wc.cell, input.bigwigs),
+        attention=lambda wc, input: f"{input.mcool}::resolutions/{TAD_RES}",
         crispr=lambda wc, input: (
             f"--crispr {shlex.quote(input.crispr[0])} --cell {shlex.quote(wc.cell)}" if input.crispr else ""
         ),
     shell:
-        "python -m creator locus-view --links {input.links:q} --gene {wildcards.gene:q} --cool {input.cool:q}"
+        "python -m creator locus-view --links {input.links:q} --gene {wildcards.gene:q} --cool {params.attention:q}"
         " --boundaries {input.boundaries:q} {params.bigwigs} {params.crispr} --out {output:q} 2> {log:q}"

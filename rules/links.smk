@@ -1,6 +1,7 @@
 rule links:
     """Per cell type: one row per (cCRE, gene) in the window, with attention, distance-adjusted
-    attention, in-silico perturbation and Score (ENCODE-rE2G benchmark columns); a BEDPE of the top links."""
+    attention, in-silico perturbation and Score (ENCODE-rE2G benchmark columns), bgzipped with its tabix
+    index (written by the command next to the table); a BEDPE of the top links."""
     input:
         checkpoint=f"{OUT}/model/{MODEL}/checkpoint.pt",
         reference=reference_outputs(),
@@ -10,6 +11,7 @@ rule links:
         attention=f"{OUT}/predict/{MODEL}/{{cell}}/attention.zarr",
     output:
         tsv=f"{OUT}/links/{MODEL}/{{cell}}/links.tsv.gz",
+        tbi=f"{OUT}/links/{MODEL}/{{cell}}/links.tsv.gz.tbi",
         bedpe=f"{OUT}/links/{MODEL}/{{cell}}/links.bedpe.gz",
     log:
         f"{LOGS}/links/{MODEL}/{{cell}}.log",

@@ -1,6 +1,6 @@
 rule tads:
-    """Per cell type: cCRE-cCRE attention of the gene-level encoder binned into a .cool, insulation,
-    boundaries and loops."""
+    """Per cell type: cCRE-cCRE attention of the gene-level encoder binned into a multi-resolution
+    .mcool (HiGlass), insulation and learned barrier (bedGraph and bigWig), boundaries and loops."""
     input:
         reference=reference_outputs(),
         chrom_sizes=SRC.reference["chrom_sizes"],
@@ -8,11 +8,13 @@ rule tads:
         attention=f"{OUT}/predict/{MODEL}/{{cell}}/attention.zarr",
         checkpoint=f"{OUT}/model/{MODEL}/checkpoint.pt",
     output:
-        cool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.{TAD_RES}.cool",
+        mcool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.mcool",
         insulation=f"{OUT}/tads/{MODEL}/{{cell}}/insulation.bedgraph",
+        insulation_bw=f"{OUT}/tads/{MODEL}/{{cell}}/insulation.bw",
         boundaries=f"{OUT}/tads/{MODEL}/{{cell}}/boundaries.bed",
         loops=f"{OUT}/tads/{MODEL}/{{cell}}/loops.bedpe",
         barrier=f"{OUT}/tads/{MODEL}/{{cell}}/barrier.bedgraph",
+        barrier_bw=f"{OUT}/tads/{MODEL}/{{cell}}/barrier.bw",
     log:
         f"{LOGS}/tads/{MODEL}/{{cell}}.log",
     benchmark:
@@ -25,6 +27,7 @@ rule tads:
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
         predict=lambda wc, input: os.path.dirname(input.expression),
         resolution=TAD_RES,
+        assembly=config["reference"]["assembly"],
         window_bins=config["tads"]["window_bins"],
         prominence=config["tads"]["min_prominence"],
         loop_oe=config["tads"]["loop_oe"],
@@ -36,8 +39,9 @@ rule tads:
         "python -m creator tads --reference {params.reference:q} --predict-dir {params.predict:q}"
         " --cell {wildcards.cell} --chrom-sizes {input.chrom_sizes:q} --resolution {params.resolution}"
         " --window-bins {params.window_bins} --min-prominence {params.prominence} --loop-oe {params.loop_oe}"
-        " --loop-min-distance {params.loop_min_distance} --out-cool {output.cool:q}"
-        " --out-insulation {output.insulation:q} --out-boundaries {output.boundaries:q}"
-        " --out-loops {output.loops:q} --checkpoint {input.checkpoint:q} --out-barrier {output.barrier:q}"
+        " --loop-min-distance {params.loop_min_distance} --out-mcool {output.mcool:q} --assembly {params.assembly:q}"
+        " --out-insulation {output.insulation:q} --out-insulation-bw {output.insulation_bw:q}"
+        " --out-boundaries {output.boundaries:q} --out-loops {output.loops:q} --checkpoint {input.checkpoint:q}"
+        " --out-barrier {output.barrier:q} --out-barrier-bw {output.barrier_bw:q}"
         " --boundaries-from {params.boundaries_from} --barrier-prominence {params.barrier_prominence}"
         " --barrier-distance-bins {params.barrier_distance} 2> {log:q}"

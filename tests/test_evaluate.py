@@ -3,6 +3,7 @@ boundary enrichment, summaries and the command line."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
@@ -290,6 +291,23 @@ def test_read_links_keeps_only_benchmark_genes_in_chunks(tmp_path):
     np.testing.assert_allclose(rows["distance"], ldf[ldf["TargetGene"].isin(["G1", "G3"])]["distance"])
 
 
+def test_link_table_with_a_hash_header_reads_the_same(tmp_path):
+    """The links stage marks its header with '#' (for tabix): every reader strips it (read_links, the
+    coverage message, a peer file in the ENCODE format, which allows the '#')."""
+    lpath, _, ldf, _ = make_links_and_benchmark(tmp_path, n_genes=4, per_gene=30)
+    hashed = tmp_path / "hashed.tsv.gz"
+    with gzip.open(hashed, "wt") as fh:
+        fh.write("#" + "\t".join(ldf.columns) + "\n")
+        ldf.to_csv(fh, sep="\t", index=False, header=False)
+    assert gzip.open(hashed, "rt").readline().startswith("#chr\tstart\t")
+    for genes in (None, ["G1"]):
+        pd.testing.assert_frame_equal(ev.read_links(hashed, genes=genes, chunksize=17), ev.read_links(lpath, genes=genes))
+    assert ev._links_coverage(hashed) == ev._links_coverage(lpath) == ({"chr1"}, {"G0", "G1", "G2", "G3"})
+    peer = ev.read_peer(ev.parse_peer(f"us={hashed}:Score"), genes=["G2"])
+    assert len(peer) == 30 and (peer["symbol"] == "G2").all()
+    np.testing.assert_allclose(peer["us"], ldf.loc[ldf["TargetGene"] == "G2", "Score"])
+
+
 def test_links_missing_columns(tmp_path):
     p = tmp_path / "l.tsv"
     pd.DataFrame(dict(chr=["chr1"], start=[1], end=[5])).to_csv(p, sep="\t", index=False)
@@ -575,6 +593,10 @@ def test_hic_of_another_assembly_or_naming(tmp_path):
     h1 = write_cool(tmp_path / "h1.cool", {"chr22": 2_000_000}, {"chr22": block_matrix(seed=1)}, assembly="hg19")
     with pytest.raises(InputError, match="assembly 'hg19'"):
         ev.evaluate_hic(bd, tmp_path / "o", cell_type="c", hic=h1, attention=a1, plot=False)
+    # the UCSC and GRC names of one assembly agree (our .mcool says hg38, a 4DN map GRCh38)
+    g1 = write_cool(tmp_path / "g1.cool", {"chr22": 2_000_000}, {"chr22": block_matrix(seed=1)}, assembly="GRCh38")
+    ev.evaluate_hic(bd, tmp_path / "o", cell_type="c", hic=g1, attention=a1, plot=False, n_shuffles=10)
+    assert ev.assembly_name("GRCh37") == ev.assembly_name("hg19") != ev.assembly_name("hg38")
     with pytest.raises(InputError, match="--truth-boundaries"):
         ev.evaluate_hic(bd, tmp_path / "o", cell_type="c", plot=False)
 

@@ -92,3 +92,41 @@ def test_strip_version():
     assert strip_version("ENSG00000123.4") == "ENSG00000123"
     assert strip_version("ENSG00000123.4_PAR_Y") == "ENSG00000123_PAR_Y"
     assert strip_version("MYC") == "MYC"
+
+
+def test_read_table_strips_a_hash_header(tmp_path):
+    import gzip
+
+    import pandas as pd
+
+    from creator.io import read_table, table_header
+
+    plain = write(tmp_path / "plain.tsv", "chr\tstart\tname\nchr1\t5\ta\nchr2\t7\tb\n")
+    with gzip.open(tmp_path / "hashed.tsv.gz", "wt") as fh:
+        fh.write("#chr\tstart\tname\nchr1\t5\ta\nchr2\t7\tb\n")
+    hashed = tmp_path / "hashed.tsv.gz"
+    assert table_header(plain) == table_header(hashed) == ["chr", "start", "name"]
+    pd.testing.assert_frame_equal(read_table(plain), read_table(hashed))
+    assert read_table(hashed, usecols=["chr", "start"])["start"].tolist() == [5, 7]
+    with read_table(hashed, chunksize=1) as chunks:
+        assert [len(c) for c in chunks] == [1, 1]
+    assert table_header(write(tmp_path / "empty.tsv", "")) == []
+
+
+def test_write_bigwig_leaves_out_nan(tmp_path):
+    import pandas as pd
+    import pyBigWig
+
+    from creator.io import write_bigwig
+
+    track = pd.DataFrame({"chrom": ["chrA"] * 3 + ["chrB"] * 2, "start": [0, 10, 20, 0, 10],
+                          "end": [10, 20, 25, 10, 20], "value": [1.0, np.nan, 3.0, np.nan, -2.5]})
+    assert write_bigwig(tmp_path / "t.bw", [("chrA", 25), ("chrB", 30), ("chrC", 7)], track) == 3
+    with pyBigWig.open(str(tmp_path / "t.bw")) as bw:
+        assert bw.chroms() == {"chrA": 25, "chrB": 30, "chrC": 7}
+        assert bw.intervals("chrA") == ((0, 10, 1.0), (20, 25, 3.0))
+        assert bw.intervals("chrB") == ((10, 20, -2.5),)
+        assert np.isnan(bw.values("chrA", 10, 20, numpy=True)).all()     # no entry: no data
+    with pytest.raises(ValueError, match="chromosome 'chrB', not in its header"):
+        write_bigwig(tmp_path / "u.bw", [("chrA", 25)], track)
+    assert not (tmp_path / "u.bw").exists()

@@ -1,5 +1,5 @@
 """creator.links: link table invariants, exact ISP against the slow reference model, first-order vs
-exact, BGZF output, BEDPE."""
+exact, the BGZF table and its tabix index (opened with pysam), BEDPE."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import gzip
 
 import numpy as np
 import pandas as pd
+import pysam
 import pytest
 import torch
 
 from creator import data
 from creator.errors import InputError
 from creator.formats import TRACK_INDEX
-from creator.links import (ISP_TRACK_SETS, LINK_COLUMNS, BgzfWriter, isp_tracks, links, perturbed_embeddings,
-                           window_effects)
+from creator.io import read_table
+from creator.links import ISP_TRACK_SETS, LINK_COLUMNS, isp_tracks, links, perturbed_embeddings, window_effects
 from creator.model import CreatorModel, ModelConfig, save_checkpoint
 from creator.predict import predict
 from fixtures_arrays import write_arrays
@@ -38,7 +39,7 @@ def setup(tmp_path_factory):
     summary = links(checkpoint=ckpt, reference=arrays.reference, features=arrays.features("A"),
                     predict_dir=pdir, cell="A", out_tsv=out / "links.tsv.gz", out_bedpe=out / "links.bedpe.gz",
                     isp_exact_max=10**9, device="cpu")
-    table = pd.read_csv(out / "links.tsv.gz", sep="\t")
+    table = read_table(out / "links.tsv.gz")
     return dict(arrays=arrays, model=model.eval(), ckpt=ckpt, pdir=pdir, out=out, table=table,
                 summary=summary, ref=data.open_reference(arrays.reference))
 
@@ -159,7 +160,7 @@ def test_first_order_agrees_with_exact_and_top_k(setup, tmp_path):
     s = links(checkpoint=setup["ckpt"], reference=ref.path, features=setup["arrays"].features("A"),
               predict_dir=setup["pdir"], cell="A", out_tsv=out / "l.tsv.gz", out_bedpe=out / "l.bedpe.gz",
               isp_exact_max=2 * int((ref.window_sizes > 0).sum()), device="cpu", batch_genes=3)
-    t2 = pd.read_csv(out / "l.tsv.gz", sep="\t")
+    t2 = read_table(out / "l.tsv.gz")
     assert s["exact"] == int(np.minimum(ref.window_sizes, 2).sum())
     per_gene = t2[t2["isp_method"] == "exact"].groupby("gene_id").size()
     assert per_gene.max() == 2
@@ -180,41 +181,65 @@ def test_first_order_agrees_with_exact_and_top_k(setup, tmp_path):
     assert np.isfinite(t2["Score"]).all()
 
 
+#: the empty last block every BGZF file ends with (SAM specification, section 4.1.2)
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
 def test_bedpe_and_bgzf(setup):
     t, out = setup["table"], setup["out"]
-    raw = (out / "links.tsv.gz").read_bytes()
-    assert raw[:4] == b"\x1f\x8b\x08\x04" and raw[12:14] == b"BC" and raw.endswith(BgzfWriter.EOF)
+    for name in ("links.tsv.gz", "links.bedpe.gz"):
+        raw = (out / name).read_bytes()
+        assert raw[:4] == b"\x1f\x8b\x08\x04" and raw[12:14] == b"BC" and raw.endswith(BGZF_EOF), name
     lines = gzip.open(out / "links.bedpe.gz", "rt").read().splitlines()
     assert lines[0].split("\t") == ["#chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score",
                                     "strand1", "strand2"]
-    bed = pd.read_csv(out / "links.bedpe.gz", sep="\t")
+    bed = read_table(out / "links.bedpe.gz")
     thr = np.quantile(t["Score"], 0.95)
     keep = t[(t["Score"] > thr) & (t["Score"] > 0)]
     assert len(bed) == len(keep) == setup["summary"]["bedpe_links"] and len(bed) > 0
     assert (bed["end2"] - bed["start2"] == 1).all()
     assert set(bed["strand2"]) <= {"+", "-"}
-    assert bed["#chrom1"].equals(bed["chrom2"])
-    order = bed.sort_values(["#chrom1", "start1", "end1", "start2"], kind="stable")
+    assert bed["chrom1"].equals(bed["chrom2"])
+    order = bed.sort_values(["chrom1", "start1", "end1", "start2"], kind="stable")
     assert order.index.tolist() == bed.index.tolist()
-    # tabix can index the link table (when pysam is around)
-    pysam = pytest.importorskip("pysam")
-    idx = pysam.tabix_index(str(out / "links.tsv.gz"), seq_col=0, start_col=1, end_col=2, zerobased=True,
-                            line_skip=1, force=True, keep_original=True)
-    row = t.iloc[len(t) // 2]
-    with pysam.TabixFile(idx) as tbx:
-        hits = list(tbx.fetch(row["chr"], int(row["start"]), int(row["end"])))
-    assert any(h.split("\t")[3] == row["name"] for h in hits)
 
 
-def test_bgzf_large_and_incompressible(tmp_path):
+def test_link_table_is_tabix_indexed(setup):
+    """What `tabix links.tsv.gz chr1:A-B` prints: exactly the rows whose element overlaps the region."""
+    t, out = setup["table"], setup["out"]
+    path = out / "links.tsv.gz"
+    tbi = out / "links.tsv.gz.tbi"
+    assert tbi.exists() and tbi.stat().st_mtime_ns >= path.stat().st_mtime_ns  # htslib warns on an older index
+    lines = gzip.open(path, "rt").read().splitlines()
+    assert lines[0] == "#" + "\t".join(LINK_COLUMNS)     # the header, skipped as a comment by tabix
+    rows = lines[1:]
+    assert len(rows) == len(t)
     rng = np.random.default_rng(0)
-    payload = rng.integers(0, 256, 300_000, dtype=np.uint8).tobytes() + b"x" * 200_000
-    with open(tmp_path / "f.gz", "wb") as fh:
-        w = BgzfWriter(fh)
-        w.write(payload[:1000])
-        w.write(payload[1000:])
-        w.close()
-    assert gzip.open(tmp_path / "f.gz").read() == payload
+    n_hits = 0
+    with pysam.TabixFile(str(path)) as tbx:
+        assert list(tbx.header) == [lines[0]]
+        assert sorted(tbx.contigs) == sorted(t["chr"].unique()) == ["chr1", "chr2"]
+        for chrom, part in t.groupby("chr"):
+            lo, hi = int(part["start"].min()), int(part["end"].max())
+            regions = [(lo, hi), (lo, lo + 1), (hi - 1, hi), (0, max(lo - 1, 1))]
+            regions += [(a, a + int(rng.integers(1, 30_000))) for a in rng.integers(0, hi, 20)]
+            for a, b in regions:
+                # pandas: elements (0-based half-open) overlapping [a, b)
+                sel = np.flatnonzero((t["chr"] == chrom).to_numpy() & (t["start"] < b).to_numpy()
+                                     & (t["end"] > a).to_numpy())
+                want = [rows[i] for i in sel]
+                assert list(tbx.fetch(chrom, int(a), int(b))) == want, (chrom, a, b)
+                # the command-line form: 1-based inclusive region
+                assert list(tbx.fetch(region=f"{chrom}:{a + 1}-{b}")) == want
+                n_hits += len(want)
+    assert n_hits > 100
+    # what tabix returns parses as the table does
+    lo = int(t.loc[t["chr"] == "chr2", "start"].min())
+    with pysam.TabixFile(str(path)) as tbx:
+        got = pd.DataFrame([r.split("\t") for r in tbx.fetch("chr2", lo, lo + 20_000)], columns=list(LINK_COLUMNS))
+    want = t[(t["chr"] == "chr2") & (t["start"] < lo + 20_000) & (t["end"] > lo)]
+    assert len(want) > 0
+    assert got["name"].tolist() == want["name"].tolist() and got["gene_id"].tolist() == want["gene_id"].tolist()
 
 
 def test_cli_and_mismatched_predict_dir(setup, tmp_path, capsys, monkeypatch):
@@ -227,7 +252,8 @@ def test_cli_and_mismatched_predict_dir(setup, tmp_path, capsys, monkeypatch):
             str(tmp_path / "l.tsv.gz"), "--out-bedpe", str(tmp_path / "l.bedpe.gz"), "--isp-exact-max", "0",
             "--device", "cpu", "--bedpe-threshold", "0.5"]
     assert cli.main(args) == 0
-    t = pd.read_csv(tmp_path / "l.tsv.gz", sep="\t")
+    t = read_table(tmp_path / "l.tsv.gz")
+    assert (tmp_path / "l.tsv.gz.tbi").exists()
     assert (t["isp_method"] == "first_order").all() and np.isfinite(t["Score"]).all()
     # another checkpoint than the one that made the predict directory
     torch.manual_seed(11)
@@ -256,7 +282,7 @@ def test_cuda_matches_cpu(setup, tmp_path):
                   predict_dir=setup["pdir"], cell="A", isp_exact_max=isp_max)
         links(out_tsv=tmp_path / "g.tsv.gz", out_bedpe=tmp_path / "g.bedpe.gz", device="cuda", **kw)
         links(out_tsv=tmp_path / "c.tsv.gz", out_bedpe=tmp_path / "c.bedpe.gz", device="cpu", **kw)
-        g = pd.read_csv(tmp_path / "g.tsv.gz", sep="\t")
-        c = pd.read_csv(tmp_path / "c.tsv.gz", sep="\t")
+        g = read_table(tmp_path / "g.tsv.gz")
+        c = read_table(tmp_path / "c.tsv.gz")
         assert g[["ccre_index", "gene_id", "isp_method"]].equals(c[["ccre_index", "gene_id", "isp_method"]])
         np.testing.assert_allclose(g["isp_delta"], c["isp_delta"], atol=1e-4)

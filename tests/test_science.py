@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import SYNTHETIC_MODEL as MODEL
+from creator.io import read_table
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +70,7 @@ def test_planted_boundaries_found(synthetic_run):
 
 def test_link_table_invariants(synthetic_run):
     genes = pd.read_parquet(synthetic_run / "reference" / "genes.parquet").set_index("gene_id")
-    links = pd.read_csv(synthetic_run / "links" / MODEL / "cellD" / "links.tsv.gz", sep="\t")
+    links = read_table(synthetic_run / "links" / MODEL / "cellD" / "links.tsv.gz")
     assert list(links.columns[:10]) == ["chr", "start", "end", "name", "class", "TargetGene",
                                         "TargetGeneEnsemblID", "TargetGeneTSS", "CellType", "Score"]
     lo = genes.loc[links["gene_id"], "win_lo"].to_numpy()
@@ -83,7 +84,7 @@ def test_link_table_invariants(synthetic_run):
     order = np.lexsort((links["TargetGeneTSS"], links["start"], chrom_codes.codes))
     assert (order == np.arange(len(links))).all()  # sorted: chr, start, TSS
     # the BEDPE holds exactly the links above the links.bedpe_threshold quantile of Score, with their scores
-    bedpe = pd.read_csv(synthetic_run / "links" / MODEL / "cellD" / "links.bedpe.gz", sep="\t")
+    bedpe = read_table(synthetic_run / "links" / MODEL / "cellD" / "links.bedpe.gz")
     top = links[links["Score"] > np.quantile(links["Score"], 0.95)]
     assert len(bedpe) == len(top) > 0
     np.testing.assert_allclose(np.sort(bedpe["score"].to_numpy(float)), np.sort(top["Score"].to_numpy(float)),
@@ -93,10 +94,19 @@ def test_link_table_invariants(synthetic_run):
 def test_every_output_and_the_report(synthetic_run):
     for cell in ("cellA", "cellD", "cellE"):
         for rel in (f"predict/{MODEL}/{cell}/expression.tsv", f"links/{MODEL}/{cell}/links.tsv.gz",
-                    f"tads/{MODEL}/{cell}/attention.10000.cool", f"tads/{MODEL}/{cell}/boundaries.bed",
+                    f"links/{MODEL}/{cell}/links.tsv.gz.tbi",
+                    f"tads/{MODEL}/{cell}/attention.mcool", f"tads/{MODEL}/{cell}/boundaries.bed",
                     f"tads/{MODEL}/{cell}/loops.bedpe", f"tads/{MODEL}/{cell}/insulation.bedgraph",
-                    f"tads/{MODEL}/{cell}/barrier.bedgraph"):
+                    f"tads/{MODEL}/{cell}/insulation.bw", f"tads/{MODEL}/{cell}/barrier.bedgraph",
+                    f"tads/{MODEL}/{cell}/barrier.bw"):
             assert (synthetic_run / rel).stat().st_size > 0, rel
+    # the attention map as HiGlass reads it: every zoom level, the config's assembly
+    import cooler
+
+    mcool = synthetic_run / "tads" / MODEL / "cellD" / "attention.mcool"
+    levels = sorted(int(g.rsplit("/", 1)[1]) for g in cooler.fileops.list_coolers(str(mcool)))
+    assert levels == [10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000]
+    assert {cooler.Cooler(f"{mcool}::resolutions/{r}").info["genome-assembly"] for r in levels} == {"synthetic"}
     assert (synthetic_run / "report.zip").stat().st_size > 10_000
     for what in ("links", "tads"):
         assert list(summary(synthetic_run, what).columns) == ["cell_type", "method", "metric", "distance_bin",

@@ -73,9 +73,10 @@ def blocks(tmp_path_factory):
     sizes.write_text("chr1\t400000\nchr2\t120000\nchr3\t50000\n")
     out = root / "out"
     summary = tads(reference=root / "reference", predict_dir=root / "predict", chrom_sizes=sizes, cell="K",
-                   resolution=RES, window_bins=3, min_prominence=0.3, out_cool=out / "a.cool",
-                   out_insulation=out / "ins.bedgraph", out_boundaries=out / "b.bed",
-                   out_loops=out / "loops.bedpe", loop_oe=3.0, loop_min_distance=20_000)
+                   resolution=RES, window_bins=3, min_prominence=0.3, out_mcool=out / "a.mcool",
+                   out_insulation=out / "ins.bedgraph", out_insulation_bw=out / "ins.bw",
+                   out_boundaries=out / "b.bed", out_loops=out / "loops.bedpe", loop_oe=3.0,
+                   loop_min_distance=20_000, assembly="hg38")
     return dict(root=root, ref=ref, out=out, summary=summary, planted=planted)
 
 
@@ -83,11 +84,16 @@ def read_bed(path, names):
     return pd.read_csv(path, sep="\t", header=None, names=names, comment="#")
 
 
+def base_uri(mcool) -> str:
+    """The base-resolution cooler of a tads .mcool."""
+    return f"{mcool}::resolutions/{RES}"
+
+
 def test_cool_equals_dense_computation(blocks):
     import cooler
 
     ref, out = blocks["ref"], blocks["out"]
-    clr = cooler.Cooler(str(out / "a.cool"))
+    clr = cooler.Cooler(base_uri(out / "a.mcool"))
     assert clr.binsize == RES and clr.chromnames == ["chr1", "chr2"]  # chr3 has no cCREs
     n_bins = len(clr.bins())
     sums = np.zeros((n_bins, n_bins))
@@ -151,20 +157,77 @@ def test_loops_include_planted_pair(blocks):
     assert first.startswith("#chrom1\tstart1\tend1\tchrom2")
 
 
-def test_insulation_nan_where_uncovered(blocks):
-    ins = read_bed(blocks["out"] / "ins.bedgraph", ["chrom", "start", "end", "value"])
+def test_insulation_only_covered_bins(blocks):
+    path = blocks["out"] / "ins.bedgraph"
+    assert "nan" not in path.read_text().lower()          # bedGraphToBigWig and browsers reject NaN lines
+    ins = read_bed(path, ["chrom", "start", "end", "value"])
     assert list(ins["chrom"].unique()) == ["chr1", "chr2"]
-    assert len(ins) == 400_000 // RES + 120_000 // RES
-    assert (ins["end"] - ins["start"] == RES).all()
+    assert np.isfinite(ins["value"]).all()
+    assert (ins["end"] - ins["start"] == RES).all() and (ins["start"] % RES == 0).all()
     chr2 = ins[ins["chrom"] == "chr2"]
-    # chr2 has no cCRE in its first 40 kb: no data there
-    assert chr2.loc[chr2["end"] <= 40_000, "value"].isna().all()
-    assert chr2["value"].notna().any()
+    # chr2 has no cCRE in its first 40 kb: no data there, so no line
+    assert len(chr2) > 0 and (chr2["start"] >= 40_000).all()
     chr1 = ins[ins["chrom"] == "chr1"]
-    assert chr1["value"].notna().mean() > 0.8
-    v = chr1["value"].dropna()
-    assert np.isfinite(v).all() and abs(v.mean()) < 1.0
-    assert blocks["summary"]["covered_bins"] == int(ins["value"].notna().sum())
+    assert len(chr1) > 0.8 * 400_000 // RES
+    assert abs(chr1["value"].mean()) < 1.0
+    assert blocks["summary"]["covered_bins"] == len(ins)
+
+
+def test_insulation_bigwig_opens_in_pybigwig(blocks):
+    import pyBigWig
+
+    from creator.io import read_chrom_sizes
+
+    sizes = read_chrom_sizes(blocks["root"] / "chrom.sizes")
+    ins = read_bed(blocks["out"] / "ins.bedgraph", ["chrom", "start", "end", "value"])
+    bw = pyBigWig.open(str(blocks["out"] / "ins.bw"))
+    try:
+        assert bw.isBigWig()
+        # the cooler's chromosomes (chr3 has no cCRE), with the reference's lengths
+        assert bw.chroms() == {c: sizes[c] for c in ("chr1", "chr2")}
+        for chrom, part in ins.groupby("chrom"):
+            iv = np.array(bw.intervals(chrom), dtype=np.float64)
+            # one entry per covered bin, no NaN, the bedGraph's values (written to 6 digits there)
+            np.testing.assert_array_equal(iv[:, 0], part["start"])
+            np.testing.assert_array_equal(iv[:, 1], part["end"])
+            assert np.isfinite(iv[:, 2]).all()
+            np.testing.assert_allclose(iv[:, 2], part["value"], rtol=1e-5, atol=1e-6)
+        # no entry over chr2's first 40 kb: a reader sees no data there
+        assert np.isnan(bw.values("chr2", 0, 40_000, numpy=True)).all()
+    finally:
+        bw.close()
+
+
+def test_mcool_opens_in_cooler_at_every_resolution(blocks):
+    import cooler
+
+    path = str(blocks["out"] / "a.mcool")
+    # 5 kb x 1, 2, 5, 10, 20, 50, 100, 200 (the 1-2-5 steps of cooler zoomify), up to 1 Mb
+    want = [5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000]
+    assert blocks["summary"]["resolutions"] == want
+    assert sorted(int(g.rsplit("/", 1)[1]) for g in cooler.fileops.list_coolers(path)) == want
+    base = cooler.Cooler(base_uri(path))
+    bp = base.pixels()[:]
+    bins = base.bins()[:]
+    chrom_of = bins["chrom"].astype(str).to_numpy()
+    local = (bins["start"] // RES).to_numpy()
+    for res in want:
+        clr = cooler.Cooler(f"{path}::resolutions/{res}")
+        assert clr.binsize == res and clr.info["genome-assembly"] == "hg38"
+        assert dict(clr.chromsizes) == {"chr1": 400_000, "chr2": 120_000}
+        assert clr.info["metadata"]["resolution"] == res and clr.info["metadata"]["cell_type"] == "K"
+        # count = mean over the contributions of the coarse bin pair: the n-weighted mean of the
+        # base pixels it covers (not the sum of their means), n = their total
+        f = res // RES
+        offsets = {c: int(clr.offset(c)) for c in clr.chromnames}
+        coarse = np.array([offsets[c] for c in chrom_of]) + local // f
+        exp = pd.DataFrame({"b1": coarse[bp["bin1_id"]], "b2": coarse[bp["bin2_id"]],
+                            "s": bp["count"] * bp["n"], "n": bp["n"]}).groupby(["b1", "b2"]).sum()
+        got = clr.pixels()[:].set_index(["bin1_id", "bin2_id"])
+        assert list(got.index) == list(exp.index)
+        np.testing.assert_array_equal(got["n"], exp["n"])
+        np.testing.assert_allclose(got["count"], exp["s"] / exp["n"], rtol=1e-12)
+    assert cooler.Cooler(f"{path}::resolutions/1000000").matrix(balance=False)[:].shape == (2, 2)
 
 
 def test_insulation_matches_brute_force():
@@ -262,11 +325,14 @@ def test_cli_and_missing_element_attention(blocks, tmp_path, capsys, monkeypatch
     root = blocks["root"]
     args = ["tads", "--reference", str(root / "reference"), "--predict-dir", str(root / "predict"),
             "--cell", "K", "--chrom-sizes", str(root / "chrom.sizes"), "--resolution", "10000",
-            "--out-cool", str(tmp_path / "a.cool"), "--out-insulation", str(tmp_path / "i.bedgraph"),
+            "--out-mcool", str(tmp_path / "a.mcool"), "--out-insulation", str(tmp_path / "i.bedgraph"),
             "--out-boundaries", str(tmp_path / "b.bed"), "--out-loops", str(tmp_path / "l.bedpe"),
-            "--window-bins", "2"]
+            "--window-bins", "2", "--assembly", "hg38", "--out-insulation-bw", str(tmp_path / "i.bw")]
     assert main(args) == 0
-    assert all((tmp_path / f).exists() for f in ("a.cool", "i.bedgraph", "b.bed", "l.bedpe"))
+    assert all((tmp_path / f).exists() for f in ("a.mcool", "i.bedgraph", "i.bw", "b.bed", "l.bedpe"))
+    import cooler
+
+    assert cooler.Cooler(f"{tmp_path / 'a.mcool'}::resolutions/1000000").info["genome-assembly"] == "hg38"
     # wrong cell type
     bad = [x if x != "K" else "Other" for x in args]
     assert main(bad) == 2 and "cell type 'K'" in capsys.readouterr().err
@@ -376,10 +442,10 @@ def test_boundaries_from_barrier(blocks, tmp_path):
     root, ref = blocks["root"], blocks["ref"]
     ckpt, rows = write_barrier_model(root, ref)
     kw = dict(reference=root / "reference", predict_dir=root / "predict", chrom_sizes=root / "chrom.sizes",
-              cell="K", resolution=RES, window_bins=3, min_prominence=0.3, out_cool=tmp_path / "a.cool",
+              cell="K", resolution=RES, window_bins=3, min_prominence=0.3, out_mcool=tmp_path / "a.mcool",
               out_insulation=tmp_path / "i.bedgraph", out_boundaries=tmp_path / "b.bed",
               out_loops=tmp_path / "l.bedpe", loop_oe=3.0, loop_min_distance=20_000)
-    s = tads(**kw, checkpoint=ckpt, out_barrier=tmp_path / "barrier.bedgraph")
+    s = tads(**kw, checkpoint=ckpt, out_barrier=tmp_path / "barrier.bedgraph", out_barrier_bw=tmp_path / "barrier.bw")
     assert s["boundaries_from"] == "barrier"
     b = read_bed(tmp_path / "b.bed", ["chrom", "start", "end", "name", "score", "strand"])
     # exactly the planted barriers: the attention's block edges are not called
@@ -391,20 +457,34 @@ def test_boundaries_from_barrier(blocks, tmp_path):
     assert sorted(top["start"]) == sorted(ref.ccre_center[rows] // RES * RES)
     occupied = bg["value"] > 0
     assert bg.loc[occupied, "value"].mean() == pytest.approx(1.0)
+    # the bigWig: the same bins and values, the reference's chromosome lengths, no NaN
+    import pyBigWig
+
+    with pyBigWig.open(str(tmp_path / "barrier.bw")) as bw:
+        assert bw.chroms() == {"chr1": 400_000, "chr2": 120_000}
+        iv = pd.DataFrame([(c, *x) for c in ("chr1", "chr2") for x in bw.intervals(c)],
+                          columns=["chrom", "start", "end", "value"])
+    assert np.isfinite(iv["value"]).all()
+    pd.testing.assert_frame_equal(iv[["chrom", "start", "end"]], bg[["chrom", "start", "end"]])
+    np.testing.assert_allclose(iv["value"], bg["value"], rtol=1e-5, atol=1e-7)
     # attention on request: the same boundaries as without a checkpoint
     s = tads(**kw, checkpoint=ckpt, boundaries_from="attention")
     assert s["boundaries_from"] == "attention"
     assert (tmp_path / "b.bed").read_text() == (blocks["out"] / "b.bed").read_text()
     # a model without learned insulation: auto falls back to attention, barrier is refused
     plain, _ = write_barrier_model(root, ref, insulation=False)
-    s = tads(**kw, checkpoint=plain, out_barrier=tmp_path / "barrier.bedgraph")
+    s = tads(**kw, checkpoint=plain, out_barrier=tmp_path / "barrier.bedgraph", out_barrier_bw=tmp_path / "barrier.bw")
     assert s["boundaries_from"] == "attention"
     assert (tmp_path / "b.bed").read_text() == (blocks["out"] / "b.bed").read_text()
     assert (read_bed(tmp_path / "barrier.bedgraph", ["chrom", "start", "end", "value"])["value"] == 0).all()
+    with pyBigWig.open(str(tmp_path / "barrier.bw")) as bw:
+        assert bw.stats("chr1", type="max")[0] == 0.0 and bw.stats("chr1", type="min")[0] == 0.0
     with pytest.raises(InputError, match="no learned insulation"):
         tads(**kw, checkpoint=plain, boundaries_from="barrier")
     with pytest.raises(InputError, match="--checkpoint is missing"):
         tads(**kw, out_barrier=tmp_path / "x.bedgraph")
+    with pytest.raises(InputError, match="--checkpoint is missing"):
+        tads(**kw, out_barrier_bw=tmp_path / "x.bw")
     with pytest.raises(InputError, match="--boundaries-from"):
         tads(**kw, boundaries_from="hic")
 
@@ -426,10 +506,10 @@ def test_binned_store_gives_the_same_outputs(blocks, tmp_path):
     out = tmp_path / "out"
     kw = dict(reference=root / "reference", chrom_sizes=root / "chrom.sizes", cell="K", resolution=RES,
               window_bins=3, min_prominence=0.3, loop_oe=3.0, loop_min_distance=20_000)
-    summary = tads(predict_dir=tmp_path / "binned", out_cool=out / "a.cool", out_insulation=out / "ins.bedgraph",
+    summary = tads(predict_dir=tmp_path / "binned", out_mcool=out / "a.mcool", out_insulation=out / "ins.bedgraph",
                    out_boundaries=out / "b.bed", out_loops=out / "loops.bedpe", **kw)
     assert summary == blocks["summary"]
-    full, binned = cooler.Cooler(str(blocks["out"] / "a.cool")), cooler.Cooler(str(out / "a.cool"))
+    full, binned = cooler.Cooler(base_uri(blocks["out"] / "a.mcool")), cooler.Cooler(base_uri(out / "a.mcool"))
     pf, pb = full.pixels()[:], binned.pixels()[:]
     np.testing.assert_array_equal(pf[["bin1_id", "bin2_id", "n"]].to_numpy(), pb[["bin1_id", "bin2_id", "n"]].to_numpy())
     np.testing.assert_allclose(pb["count"], pf["count"], rtol=1e-12)
@@ -440,7 +520,7 @@ def test_binned_store_gives_the_same_outputs(blocks, tmp_path):
     np.testing.assert_allclose(a["v"], b["v"], rtol=1e-9, equal_nan=True)
     # another resolution is refused with the fix
     with pytest.raises(InputError, match="binned at 5000 bp.*--resolution 5000"):
-        tads(predict_dir=tmp_path / "binned", out_cool=out / "x.cool", out_insulation=out / "x.bedgraph",
+        tads(predict_dir=tmp_path / "binned", out_mcool=out / "x.mcool", out_insulation=out / "x.bedgraph",
              out_boundaries=out / "x.bed", out_loops=out / "x.bedpe", **{**kw, "resolution": 10_000})
 
 
@@ -477,3 +557,23 @@ def test_float16_rounding_through_torch_equals_numpy():
         expect = np.asarray(x, dtype=np.float16).astype(np.float32)
     got = float16_rounded(x)
     np.testing.assert_array_equal(got.reshape(-1), expect)
+
+
+def test_evaluate_and_locus_readers_take_the_mcool_uri(blocks, tmp_path):
+    """The evaluate_tads and locus_view rules pass attention.mcool::resolutions/N: the same matrix as
+    reading the base resolution with cooler."""
+    import cooler
+
+    from creator.evaluate import open_contacts
+
+    uri = base_uri(blocks["out"] / "a.mcool")
+    src = open_contacts(uri, balance=False, what="attention")
+    assert src.resolution == RES and src.assembly == "hg38"
+    c = src.fetch("chr1")
+    np.testing.assert_allclose(c.dense(0, c.n_bins), cooler.Cooler(uri).matrix(balance=False).fetch("chr1"),
+                               rtol=1e-12)
+    with pytest.raises(InputError, match="multi-resolution cooler: choose one of"):
+        open_contacts(blocks["out"] / "a.mcool", balance=False)
+    assert main(["evaluate-hic", "--boundaries", str(blocks["out"] / "b.bed"), "--attention", uri, "--cell", "K",
+                 "--out", str(tmp_path / "eval")]) == 0
+    assert (tmp_path / "eval" / "summary.tsv").exists() and (tmp_path / "eval" / "insulation.png").exists()
