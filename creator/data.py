@@ -13,7 +13,7 @@ checked against :func:`per_base` input in the tests).
 
 Two kinds of batch, one data structure (:class:`Batch`):
 
-* a *region batch* (DESIGN.md section 4): the contiguous element range covering the windows of many
+* a *region batch* (training regions; docs/architecture.md): the contiguous element range covering the windows of many
   nearby genes is encoded once by stage 1; every gene gathers its padded window from those shared
   embeddings by index (``Batch.index``), so the gradients of all the genes flow into the shared
   embeddings. :func:`plan_regions` splits each chromosome into overlapping regions of at most

@@ -33,6 +33,45 @@ Written by the ``targets`` stage: ``results/targets/{cell}.parquet`` with one ro
 genes.parquet in the same order: ``gene_id``, ``symbol``, ``tpm`` (float, NaN when unmatched),
 ``log1p_tpm``, ``matched_by`` (``gene_id``, ``symbol`` or ``none``).
 
+Written by the ``train`` stage (``results/model/{model}/``): ``checkpoint.pt`` (the kept model,
+:mod:`creator.model.checkpoint` format), ``last.pt`` (resumable state), ``metrics.json`` and
+``splits.tsv`` (described in :mod:`creator.train`).
+
+Written by the ``predict`` stage (``results/predict/{model}/{cell}/``):
+
+``expression.tsv``
+    one row per gene of ``genes.parquet`` (same order): ``gene_id``, ``symbol``, ``chrom``, ``tss``,
+    ``n_elements`` (window size), ``predicted_log1p``, and ``observed_log1p`` when ``--targets``
+    is given.
+``element_embeddings.npy``
+    float32 ``[n_ccre, d_model]``: stage-1 embedding of every cCRE (row = ccres.parquet row).
+``attention.zarr`` (with ``--attention``), a zarr v3 group:
+
+    ``gene_attention``   float16 ``[n_rows, n_layers, n_heads]``: the gene token's attention (softmax
+                         probabilities, query = gene token, key = element) to each element of its
+                         window. Gene ``g`` owns rows ``gene_offsets[g]:gene_offsets[g+1]``; row
+                         ``gene_offsets[g] + k`` is cCRE ``win_lo[g] + k``. Each (gene, layer, head)
+                         sums to 1 over its rows (a gene with an empty window has no rows).
+    ``gene_offsets``     int64 ``[n_gene + 1]``, ``cumsum([0] + (win_hi - win_lo))``.
+    ``element_attention`` float16 ``[n_pairs]`` (unless ``--no-element-attention``): per gene, its
+                         ``E x E`` element-element attention of the LAST gene layer averaged over
+                         heads, row-major (``[i, j]``: query cCRE ``win_lo + i`` attends key cCRE
+                         ``win_lo + j``; rows sum to 1). Gene ``g`` owns
+                         ``element_offsets[g]:element_offsets[g+1]``.
+    ``element_offsets``  int64 ``[n_gene + 1]``, ``cumsum([0] + (win_hi - win_lo) ** 2)``.
+    ``element_pixels/``  instead of the two above with ``--element-resolution BP``: that attention
+                         binned as the tads stage bins it (symmetrised, distinct element pairs, per
+                         bin pair the sum and count over (pair, window) contributions), one subgroup
+                         per chromosome code with ``bin1``, ``bin2``, ``sum``, ``n``
+                         (:class:`creator.inference.ElementAttentionBinner`; attr ``resolution``). The tads
+                         stage gives the same numbers from either; genome-wide at 1 Mb windows the
+                         full store is about 25 GB per cell type, the binned one a few hundred MB.
+
+    attrs: ``layout`` (this description in short), ``n_layers``, ``n_heads``, ``cell_type``,
+    ``reference_id``, ``element_attention_layer`` (index of the layer averaged, -1 = last).
+    :func:`creator.inference.read_gene_attention` and :func:`~creator.inference.read_element_attention`
+    read one gene back.
+
 Written by the ``links`` stage (``results/links/{model}/{cell}/``; columns in :mod:`creator.links`):
 
 ``links.tsv.gz``

@@ -10,39 +10,9 @@ shared table: the numbers equal :meth:`CreatorModel.forward` (which re-encodes e
 every gene) to float rounding. Memory stays bounded: embeddings are written to a memory-mapped
 file and stage 2 reads one chromosome's range at a time; attention is streamed per gene batch.
 
-Outputs under ``--out``:
-
-``expression.tsv``
-    one row per gene of ``genes.parquet`` (same order): ``gene_id``, ``symbol``, ``chrom``, ``tss``,
-    ``n_elements`` (window size), ``predicted_log1p``, and ``observed_log1p`` when ``--targets``
-    is given.
-``element_embeddings.npy``
-    float32 ``[n_ccre, d_model]``: stage-1 embedding of every cCRE (row = ccres.parquet row).
-``attention.zarr`` (with ``--attention``), a zarr v3 group:
-
-    ``gene_attention``   float16 ``[n_rows, n_layers, n_heads]``: the gene token's attention (softmax
-                         probabilities, query = gene token, key = element) to each element of its
-                         window. Gene ``g`` owns rows ``gene_offsets[g]:gene_offsets[g+1]``; row
-                         ``gene_offsets[g] + k`` is cCRE ``win_lo[g] + k``. Each (gene, layer, head)
-                         sums to 1 over its rows (a gene with an empty window has no rows).
-    ``gene_offsets``     int64 ``[n_gene + 1]``, ``cumsum([0] + (win_hi - win_lo))``.
-    ``element_attention`` float16 ``[n_pairs]`` (unless ``--no-element-attention``): per gene, its
-                         ``E x E`` element-element attention of the LAST gene layer averaged over
-                         heads, row-major (``[i, j]``: query cCRE ``win_lo + i`` attends key cCRE
-                         ``win_lo + j``; rows sum to 1). Gene ``g`` owns
-                         ``element_offsets[g]:element_offsets[g+1]``.
-    ``element_offsets``  int64 ``[n_gene + 1]``, ``cumsum([0] + (win_hi - win_lo) ** 2)``.
-    ``element_pixels/``  instead of the two above with ``--element-resolution BP``: that attention
-                         binned as the tads stage bins it (symmetrised, distinct element pairs, per
-                         bin pair the sum and count over (pair, window) contributions), one subgroup
-                         per chromosome code with ``bin1``, ``bin2``, ``sum``, ``n``
-                         (:class:`creator.inference.ElementAttentionBinner`; attr ``resolution``). The tads
-                         stage gives the same numbers from either; genome-wide at 1 Mb windows the
-                         full store is about 25 GB per cell type, the binned one a few hundred MB.
-
-    attrs: ``layout`` (this description in short), ``n_layers``, ``n_heads``, ``cell_type``,
-    ``reference_id``, ``element_attention_layer`` (index of the layer averaged, -1 = last).
-    :func:`read_gene_attention` and :func:`read_element_attention` read one gene back.
+Outputs under ``--out``: ``expression.tsv``, ``element_embeddings.npy`` and, with ``--attention``,
+``attention.zarr`` (layouts: :mod:`creator.formats`; the store is written by
+:class:`creator.inference.AttentionWriter` and read back by :mod:`creator.inference.store`).
 """
 
 from __future__ import annotations
