@@ -311,6 +311,9 @@ def read_element_attention(path: str | Path, gene: int) -> np.ndarray:
 
 
 def _atomic_target(dest: Path) -> Path:
+    from creator.io import remove_stale_temporaries
+
+    remove_stale_temporaries(dest)  # what a killed run left
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
     return Path(tmp)

@@ -14,9 +14,11 @@ rule download:
         timeout=config["download"]["timeout_s"],
     log:
         f"{LOGS}/download/{{group}}/{{file}}.log",
-    retries: 1
+    # md5 mismatch, 404, an empty file: deterministic, so never rerun (also not by a profile's
+    # --retries); timeouts and 5xx are retried inside the downloader, with backoff
+    retries: 0
     conda:
         ENV_CPU
     shell:
-        "python -m creator download --url {params.url:q} --out {output:q} {params.md5} --retries {params.retries}"
-        " --backoff {params.backoff} --timeout {params.timeout} 2> {log:q}"
+        "python -m creator --log {log:q} download --url {params.url:q} --out {output:q} {params.md5} --retries {params.retries}"
+        " --backoff {params.backoff} --timeout {params.timeout}"

@@ -19,8 +19,8 @@ rule evaluate_expression:
     conda:
         ENV_CPU
     shell:
-        "python -m creator evaluate-expression --expression {input.expression:q} --cell {params.cells}"
-        " --splits {input.splits:q} --model {params.model} --out {params.out:q} 2> {log:q}"
+        "python -m creator --log {log:q} evaluate-expression --expression {input.expression:q} --cell {params.cells}"
+        " --splits {input.splits:q} --model {params.model} --out {params.out:q}"
 
 
 rule evaluate_links:
@@ -55,9 +55,9 @@ rule evaluate_links:
     conda:
         ENV_CPU
     shell:
-        "python -m creator evaluate-links --links {input.links:q} --cell {wildcards.cell} {params.truth}"
+        "python -m creator --log {log:q} evaluate-links --links {input.links:q} --cell {wildcards.cell} {params.truth}"
         " {params.peers} --n-boot {params.n_boot} --seed {params.seed}"
-        " --model {params.model} --out {params.out:q} 2> {log:q}"
+        " --model {params.model} --out {params.out:q}"
 
 
 rule evaluate_tads:
@@ -88,10 +88,10 @@ rule evaluate_tads:
     conda:
         ENV_CPU
     shell:
-        "python -m creator evaluate-hic --boundaries {input.boundaries:q} --attention {input.cool:q}"
+        "python -m creator --log {log:q} evaluate-hic --boundaries {input.boundaries:q} --attention {input.cool:q}"
         " --barrier {input.barrier:q}"
         " --chrom-sizes {input.chrom_sizes:q} --cell {wildcards.cell} {params.hic} {params.truth}"
-        " --n-shuffles {params.n_shuffles} --model {params.model} --out {params.out:q} 2> {log:q}"
+        " --n-shuffles {params.n_shuffles} --model {params.model} --out {params.out:q}"
 
 
 rule evaluate_summary:
@@ -105,7 +105,7 @@ rule evaluate_summary:
     conda:
         ENV_CPU
     shell:
-        "python -m creator evaluate-summary --inputs {input:q} --out {output:q} 2> {log:q}"
+        "python -m creator --log {log:q} evaluate-summary --inputs {input:q} --out {output:q}"
 
 
 rule locus_view:
@@ -131,5 +131,5 @@ rule locus_view:
     conda:
         ENV_CPU
     shell:
-        "python -m creator locus-view --links {input.links:q} --gene {wildcards.gene:q} --cool {input.cool:q}"
-        " --boundaries {input.boundaries:q} {params.bigwigs} {params.crispr} --out {output:q} 2> {log:q}"
+        "python -m creator --log {log:q} locus-view --links {input.links:q} --gene {wildcards.gene:q} --cool {input.cool:q}"
+        " --boundaries {input.boundaries:q} {params.bigwigs} {params.crispr} --out {output:q}"

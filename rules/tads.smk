@@ -33,11 +33,11 @@ rule tads:
     conda:
         ENV_CPU
     shell:
-        "python -m creator tads --reference {params.reference:q} --predict-dir {params.predict:q}"
+        "python -m creator --log {log:q} tads --reference {params.reference:q} --predict-dir {params.predict:q}"
         " --cell {wildcards.cell} --chrom-sizes {input.chrom_sizes:q} --resolution {params.resolution}"
         " --window-bins {params.window_bins} --min-prominence {params.prominence} --loop-oe {params.loop_oe}"
         " --loop-min-distance {params.loop_min_distance} --out-cool {output.cool:q}"
         " --out-insulation {output.insulation:q} --out-boundaries {output.boundaries:q}"
         " --out-loops {output.loops:q} --checkpoint {input.checkpoint:q} --out-barrier {output.barrier:q}"
         " --boundaries-from {params.boundaries_from} --barrier-prominence {params.barrier_prominence}"
-        " --barrier-distance-bins {params.barrier_distance} 2> {log:q}"
+        " --barrier-distance-bins {params.barrier_distance}"
