@@ -134,7 +134,9 @@ def _path_args(argv: list[str]) -> list[str]:
     """Arguments that may be input files: plain values and the PATH of NAME=PATH."""
     out = []
     for a in argv:
-        if a.startswith("-") or a.startswith("{"):
+        if a.startswith("-"):
+            a = a.partition("=")[2]  # --flag=value
+        if not a or a.startswith("{"):
             continue
         out.append(a)
         name, sep, path = a.partition("=")

@@ -125,7 +125,7 @@ def verify_copy(path: str | Path) -> bool:
     raise InputError(
         f"changed since it was downloaded: md5 {actual}, recorded {md5} ({st.st_size} bytes, "
         f"{meta.get('size')} when downloaded)", path=path,
-        fix=f"delete the copy (rm {path}) and rerun: it is fetched again{where} and checked")
+        fix=f"delete the copy (rm {path}); it is fetched again{where}, and checked, when a rule next needs it")
 
 
 def _try_write_sidecar(path: Path, md5: str, url: str | None) -> None:

@@ -81,8 +81,10 @@ def suggest_chrom(chrom: str, known) -> str | None:
 
 
 def rename_chrom_command(path: str | Path, old: str, new: str) -> str:
-    """A shell command that renames chromosome ``old`` to ``new`` in column 1 of a BED/GTF/TSV file
-    (GNU sed; gzip-compressed files through zcat), writing a new file next to it."""
+    """A shell command (GNU sed; zcat for gzip) that writes a copy of a BED/GTF/TSV file next to it
+    with chromosome ``old`` named ``new`` in column 1. When the two differ by the 'chr' prefix,
+    the command adds it to every numbered, X, Y and M chromosome without it (or removes it from
+    every line), so one command fixes every chromosome of the file. Other lines are kept."""
     from urllib.parse import urlparse
 
     from creator.errors import downloaded_from
@@ -93,7 +95,12 @@ def rename_chrom_command(path: str | Path, old: str, new: str) -> str:
     stem = path.name[: -len(path.suffix)] if gz else path.name
     base, dot, ext = stem.rpartition(".")
     renamed = f"{base}.renamed.{ext}" if dot else f"{stem}.renamed"
-    sed = f"sed 's/^{old}\\t/{new}\\t/'"
+    if new == "chr" + old:  # lines already named with 'chr' are left alone
+        sed = "sed -E 's/^([0-9]+|X|Y|M)\\t/chr\\1\\t/'"
+    elif old == "chr" + new:
+        sed = "sed 's/^chr//'"
+    else:
+        sed = f"sed 's/^{old}\\t/{new}\\t/'"
     return f"zcat {path.name} | {sed} > {renamed}" if gz else f"{sed} {path.name} > {renamed}"
 
 

@@ -124,9 +124,8 @@ def load_genes(path, fmt: str, *, chrom_sizes, chromosomes, gene_types) -> pd.Da
         n_named = sum(renamed.values())
         first_old, first_new = next(iter(renamed))
         what = ", ".join(f"{n} on '{old}' (the config names it '{new}')" for (old, new), n in renamed.items())
-        fix = (f"rename the chromosomes of the genes file ({rename_chrom_command(path, first_old, first_new)}"
-               + (", and likewise for the others" if len(renamed) > 1 else "")
-               + "; then point reference.genes at the renamed file)")
+        fix = (f"rename the chromosomes of the genes file ({rename_chrom_command(path, first_old, first_new)}; "
+               "then point reference.genes at the renamed file)")
         if not keep.any():
             raise InputError(f"no gene left on reference.chromosomes ({', '.join(wanted[:5])}): "
                              f"the genes file names its chromosomes differently: {what}", path=path, fix=fix)
