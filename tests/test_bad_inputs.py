@@ -390,3 +390,21 @@ def test_bigwig_lacking_a_chromosome_warns_once_and_is_not_present(ws):
 
     attrs = zarr.open_array(str(out), mode="r").attrs
     assert attrs["present_tracks"] == ["DNase"] and attrs["zero_chromosomes"] == {"H3K27ac": ["chr21"]}
+
+
+def test_killed_download_leftovers_are_removed_when_fetched_again(ws, tmp_path):
+    """A download killed mid-way leaves ``.<name>.part.<pid>``; the next fetch of the file removes it."""
+    from creator.download import fetch
+
+    dest = tmp_path / "DNase.bigWig"
+    code = ("import os, signal, sys\nfrom creator import download\n"
+            "def copy(src, out, h):\n    out.write(src.read(1024)); out.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
+            "download._copy_stream = copy\n"
+            "download.fetch(sys.argv[1], sys.argv[2])\n")
+    p = subprocess.run([sys.executable, "-c", code, str(ws / "inputs/dnase.bigWig"), str(dest)], capture_output=True)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    left = list(tmp_path.glob(".DNase.bigWig.part.*"))
+    assert len(left) == 1 and left[0].stat().st_size == 1024 and not dest.exists()
+    fetch(ws / "inputs/dnase.bigWig", dest)
+    assert not list(tmp_path.glob(".DNase.bigWig.part.*"))
+    assert dest.read_bytes() == (ws / "inputs/dnase.bigWig").read_bytes()
