@@ -151,7 +151,7 @@ def verify_downloaded_inputs(argv: list[str]) -> None:
     from creator.download import verify_copy
 
     for a in _path_args(argv):
-        if os.path.isfile(a + ".md5") and os.path.isfile(a):
+        if os.path.isfile(a + ".source.json") and os.path.isfile(a):
             verify_copy(a)
 
 

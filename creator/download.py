@@ -99,13 +99,15 @@ def _write_sidecar(dest: Path, md5: str, url: str | None) -> None:
     _write_atomic_text(_sidecar(dest), md5 + "\n")
 
 
-def verify_copy(path: str | Path) -> bool:
+def verify_copy(path: str | Path, *, adopt: bool = False) -> bool:
     """Re-verify a downloaded copy against the md5 recorded when it was fetched.
 
     Cheap: when its size and mtime are those recorded, it is taken as unchanged; otherwise its
     md5 is computed (and, when it still matches, the new mtime recorded). Returns False for a file
     the download rule did not make (no sidecar), True when verified; raises :class:`InputError`
-    (naming the configured source and the fix) when the copy changed."""
+    (naming the configured source and the fix) when the copy changed. A copy fetched before sizes
+    were recorded (an ``.md5`` without ``.source.json``) is skipped, or with ``adopt`` (for the
+    download directory's own files) taken as it is and recorded from now on."""
     path = Path(path)
     md5, meta = _read_record(path)
     if md5 is None or not path.is_file():
@@ -113,8 +115,9 @@ def verify_copy(path: str | Path) -> bool:
     st = path.stat()
     url = meta.get("url")
     if "size" not in meta:  # recorded before sizes were: trust it once, check from now on
-        _try_write_sidecar(path, md5, url)
-        return True
+        if adopt:
+            _try_write_sidecar(path, md5, url)
+        return adopt
     if meta.get("size") == st.st_size and meta.get("mtime_ns") == st.st_mtime_ns:
         return True
     actual = md5sum(path)

@@ -91,7 +91,7 @@ class Sources:
 
         for path in self.table:
             if os.path.isfile(path):
-                verify_copy(path)
+                verify_copy(path, adopt=True)
 
     def local_sources_under(self, prefix: str) -> list[str]:
         prefix = prefix.rstrip("/") + "/"

@@ -369,6 +369,10 @@ def test_copy_changed_while_the_run_waits_is_caught_when_read(ws, tmp_path, capf
 
     assert verify_copy(copy) and verify_copy(copy)
     assert not (tmp_path / "s.zarr").exists()
+    # a user's own file with an md5 file next to it is not a download: not checked, nothing written
+    own = write(tmp_path / "own" / "x.bigWig", "data")
+    write(tmp_path / "own" / "x.bigWig.md5", "0" * 32 + "  x.bigWig\n")
+    assert not verify_copy(own) and not (tmp_path / "own" / "x.bigWig.source.json").exists()
 
 
 # --- 9. a bigWig without a cCRE chromosome ----------------------------------------------------------

@@ -419,19 +419,22 @@ def test_failing_job_is_reported_failed(workflow_copy, slurm):
     assert rule_log.read_text().count("md5 mismatch") == 1 and "md5 mismatch" in out  # the reason, shown by the head
     assert not (wd / target).exists()
 
-    # a reference job that fails (a 2-column cCRE line) is resubmitted with more memory each time
+    # a targets job that fails (a TPM that is not a number) is resubmitted with more memory each time
+    sheet = (wd / "config/samples.slurm-test.tsv").read_text()
+    bad_table = wd / "resources/bad_rnaseq.tsv"
+    bad_table.write_text("gene_id\tTPM\nENSG00000000001\tx\n")
+    lines = [ln if not ln.startswith("cellA\t") or ln.split("\t")[2] != "rnaseq" else
+             "\t".join(["cellA", ln.split("\t")[1], "rnaseq", "resources/bad_rnaseq.tsv", ""])
+             for ln in sheet.splitlines()]
+    (wd / "config/samples.bad2.tsv").write_text("\n".join(lines) + "\n")
     cfg = yaml.safe_load((wd / "config/slurm-test.yaml").read_text())
-    bad_bed = wd / "resources/bad_ccres.bed"
-    bad_bed.write_text("chrS1\t100000\t100600\nchrS1\t200000\n")
-    cfg["reference"]["ccres"] = {"url": "resources/bad_ccres.bed"}
-    cfg["outdir"] = "results/synthetic_bad"
-    cfg["download"]["dir"] = "resources/synthetic/data_bad2"
+    cfg["samples"] = "config/samples.bad2.tsv"
     (wd / "config/bad2.yaml").write_text(yaml.safe_dump(cfg))
-    p = snakemake(wd, ["results/synthetic_bad/reference/ccres.parquet", "--profile", "profiles/slurm-test",
-                       "--configfile", "config/bad2.yaml"])
+    target = "results/synthetic/targets/cellA.parquet"
+    p = snakemake(wd, [target, "--profile", "profiles/slurm-test", "--configfile", "config/bad2.yaml"])
     out = p.stdout + p.stderr
     assert p.returncode != 0, out[-3000:]
-    submitted = [s for s in SUBMITTED.findall(out) if rule_of(s[2]) == "reference"]
+    submitted = [s for s in SUBMITTED.findall(out) if rule_of(s[2]) == "targets"]
     assert len(submitted) >= 2, out[-3000:]  # the first attempt and at least one retry
     finished = slurm.finished_jobs()
     mems = []
@@ -440,5 +443,6 @@ def test_failing_job_is_reported_failed(workflow_copy, slurm):
         assert job["JobState"] == "FAILED" and job["ExitCode"] != "0:0", job
         mems.append(mem_mb(tres(job)["mem"]))
     assert mems == sorted(mems) and mems[-1] > mems[0], mems  # memory grows with each attempt
-    assert "resources/bad_ccres.bed:2 [downloaded copy" in out and "needs at least 3" in out  # via show-failed-logs
-    assert not (wd / "results/synthetic_bad/reference/ccres.parquet").exists()
+    # the reason, with the file as configured (shown by the head from the rule's log: show-failed-logs)
+    assert "resources/bad_rnaseq.tsv:2 [downloaded copy" in out and "TPM 'x' is not a non-negative number" in out
+    assert not (wd / target).exists()
