@@ -35,7 +35,8 @@ def _genes_bed(rename: dict[str, str] | None = None, only: int | None = None) ->
         for i in range(5):
             chrom = (rename or {}).get(c, c) if only is None or i < only else c
             s = 5_000 + 11_000 * i
-            lines.append(f"{chrom}\t{s}\t{s + 2000}\tG{c[3:]}_{i}\t0\t{'+-'[i % 2]}\tENSG{c[3:]}{i:05d}\tprotein_coding\n")
+            strand = "+-"[i % 2]
+            lines.append(f"{chrom}\t{s}\t{s + 2000}\tG{c[3:]}_{i}\t0\t{strand}\tENSG{c[3:]}{i:05d}\tprotein_coding\n")
     return "".join(lines)
 
 
@@ -144,7 +145,8 @@ def test_empty_rnaseq_table_at_targets(ws, tmp_path, capfd):
                            (header_only, "the expression table has a header but no rows")):
         log = tmp_path / f"{table.name}.log"
         rc = cli.main(["--log", str(log), "targets", "--config", '{"targets": {}}', "--genes",
-                       str(tmp_path / "genes.parquet"), "--expression", str(table), "--out", str(tmp_path / "t.parquet")])
+                       str(tmp_path / "genes.parquet"), "--expression", str(table),
+                       "--out", str(tmp_path / "t.parquet")])
         err = capfd.readouterr().err
         assert rc == 2
         assert err.count(problem) == 1 and f"creator targets: error: {table}" in err, err
@@ -329,8 +331,8 @@ def test_truncated_copy_is_caught_before_features_and_killed_leftovers_go(ws):
     assert p.returncode != 0
     lines = console_lines(p, "changed since it was downloaded")
     assert len(lines) == 1, p.stderr[-3000:]
-    assert (f"inputs/dnase.bigWig [downloaded copy resources/c7/X/DNase.bigWig]: changed since it was "
-            f"downloaded: md5 ") in lines[0]
+    assert ("inputs/dnase.bigWig [downloaded copy resources/c7/X/DNase.bigWig]: changed since it was "
+            "downloaded: md5 ") in lines[0]
     assert "Fix: delete the copy (rm resources/c7/X/DNase.bigWig); it is fetched again from inputs/dnase.bigWig" \
         in lines[0]
     assert "rule features" not in p.stderr  # stopped before any job: the good output is kept
