@@ -167,6 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, DownloadError) as exc:
         out.error(args.command, exc)
         return 2
+    except Exception as exc:  # a bug or an input no check foresaw: the traceback to the log
+        if out.console is None:
+            raise
+        logging.getLogger("creator").exception("unexpected error", extra={"log_only": True})
+        print(f"creator {args.command}: error: {type(exc).__name__}: {exc} (unexpected: the traceback is in "
+              f"{args.log})", file=out.console, flush=True)
+        return 1
     finally:
         out.close()
 

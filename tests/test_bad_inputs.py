@@ -414,3 +414,18 @@ def test_killed_download_leftovers_are_removed_when_fetched_again(ws, tmp_path):
     fetch(ws / "inputs/dnase.bigWig", dest)
     assert not list(tmp_path.glob(".DNase.bigWig.part.*"))
     assert dest.read_bytes() == (ws / "inputs/dnase.bigWig").read_bytes()
+
+
+def test_unexpected_error_is_one_console_line_and_a_logged_traceback(tmp_path, capfd):
+    """Whatever no check foresaw still gets one line on the console; the traceback is in the log."""
+    from creator import cli
+
+    log = tmp_path / "t.log"
+    rc = cli.main(["--log", str(log), "targets", "--config", '{"targets": {}}', "--genes",
+                   str(write(tmp_path / "genes.parquet", "not parquet")), "--expression", str(tmp_path / "x.tsv"),
+                   "--out", str(tmp_path / "t.parquet")])
+    err = capfd.readouterr().err
+    assert rc == 1
+    lines = [ln for ln in err.splitlines() if ln.startswith("creator targets: error: ")]
+    assert len(lines) == 1 and f"(unexpected: the traceback is in {log})" in lines[0] and "Traceback" not in err
+    assert "Traceback (most recent call last)" in log.read_text()
