@@ -82,12 +82,64 @@ def section_defaults(section: str) -> dict[str, Any]:
     return copy.deepcopy(DEFAULTS[section])
 
 
+def _is_strict_integer(checker, instance) -> bool:
+    """An int, not a bool and not a float such as 500.0 (JSON Schema counts 500.0 as an integer,
+    but the stages use these values as Python ints: sizes, counts, seeds)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: Draft 2020-12 with integers that are ints: ``element_bp: 500.0`` is an error naming the key.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer),
+)
+
+
+def _default_at(path) -> Any:
+    """The default value at a key path (None when there is none): an example for a fix."""
+    value: Any = DEFAULTS
+    for p in path:
+        if not isinstance(value, dict) or p not in value:
+            return None
+        value = value[p]
+    return None if isinstance(value, (dict, list)) else value
+
+
+def _type_fix(error: jsonschema.ValidationError) -> str:
+    """A fix for a value of the wrong type that shows a value of the right one."""
+    types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    leaf = str(error.absolute_path[-1]) if error.absolute_path else "key"
+    example = _default_at(error.absolute_path)
+    value = error.instance
+    if "integer" in types:
+        if isinstance(value, float) and value.is_integer():
+            return f"write a whole number without a decimal point, e.g. {leaf}: {int(value)}"
+        if example is None or isinstance(example, bool) or not isinstance(example, int):
+            example = 1000
+        return (f"give a whole number (base pairs and counts are plain integers, no units or quotes), "
+                f"e.g. {leaf}: {example}")
+    if "number" in types:
+        if example is None or isinstance(example, bool) or not isinstance(example, (int, float)):
+            example = 0.5
+        return f"give a number without quotes or units, e.g. {leaf}: {example}"
+    if "boolean" in types:
+        return f"write true or false without quotes, e.g. {leaf}: {str(example is True).lower()}"
+    if "string" in types:
+        return f"give a text value, e.g. {leaf}: \"{example if isinstance(example, str) else '...'}\""
+    return f"give a value of type {' or '.join(map(str, types))}"
+
+
 def _explain(error: jsonschema.ValidationError) -> tuple[str, str]:
     key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         if extra:  # name the misspelled key itself
             key = f"{key}.{extra[0]}" if error.absolute_path else extra[0]
+    if error.validator == "type":
+        fix = _type_fix(error)
+        if error.schema.get("description"):
+            fix += f" ({error.schema['description']})"
+        return key, fix
     if error.validator == "additionalProperties":
         fix = "remove or rename the key; allowed keys: " + ", ".join(sorted(error.schema.get("properties", {})))
     elif error.validator == "required":
@@ -115,7 +167,7 @@ def validate_config(config: dict, *, source: str = "config", partial: bool = Fal
         for key, section in schema["properties"].items():  # sections not passed: only their defaults
             if key not in (config or {}) and isinstance(section, dict):
                 section.pop("required", None)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     errors = sorted(validator.iter_errors(full), key=lambda e: list(e.absolute_path))
     if errors:
         key, fix = _explain(errors[0])
@@ -170,7 +222,7 @@ def read_samples(path: str | Path) -> list[Sample]:
     if not path.exists():
         raise InputError("sample sheet not found", path=path, fix="set config key 'samples' to an existing TSV")
     schema = load_schema("samples")
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     rows: list[Sample] = []
     seen: dict[tuple[str, str], int] = {}
     with open(path, newline="") as fh:

@@ -3,8 +3,12 @@
 * The file is written to a temporary file next to ``dest`` (``.{name}.part.{pid}``), fsync'd,
   its md5 checked and only then renamed onto ``dest`` (``os.replace``: atomic), so ``dest`` is
   never a partial or unverified file.
-* A sidecar ``dest + '.md5'`` holds the hex digest of the verified file; a verified file is
-  never fetched again.
+* A sidecar ``dest + '.md5'`` holds the hex digest of the verified file, and ``dest +
+  '.source.json'`` where it came from and its size and mtime when verified (``url``, ``size``,
+  ``mtime_ns``); a verified file is never fetched again. :func:`verify_copy` re-verifies a copy
+  when a rule reads it: size and mtime first, the full md5 only when they changed.
+* An empty file (0 bytes) is never accepted; stale ``.{name}.part.*`` files of a killed download
+  are removed when the file is fetched again.
 * Transient failures (connection errors, timeouts, HTTP 5xx and 429, bodies shorter than their
   Content-Length) are retried with exponential backoff; other HTTP 4xx are final.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
+import json
 import logging
 import os
 import re
@@ -25,7 +30,7 @@ from pathlib import Path
 from typing import Callable, IO
 
 from creator.config import section_defaults
-from creator.errors import DownloadError
+from creator.errors import DownloadError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +71,72 @@ def _sidecar(dest: Path) -> Path:
 
 
 def _read_sidecar(dest: Path) -> str | None:
+    return _read_record(dest)[0]
+
+
+def _source_sidecar(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".source.json")
+
+
+def _read_record(dest: Path) -> tuple[str | None, dict]:
+    """(recorded md5, {url, size, mtime_ns}) from the sidecars; (None, {}) without them."""
     try:
         text = _sidecar(dest).read_text().split()
     except OSError:
-        return None
-    return text[0].lower() if text else None
+        return None, {}
+    md5 = text[0].lower() if text else None
+    try:
+        meta = json.loads(_source_sidecar(dest).read_text())
+    except (OSError, ValueError):
+        meta = {}
+    return md5, meta if isinstance(meta, dict) else {}
+
+
+def _write_sidecar(dest: Path, md5: str, url: str | None) -> None:
+    """Record ``dest``'s md5, source and current size and mtime (the cheap check of verify_copy)."""
+    st = dest.stat()
+    meta = dict(url=url, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    _write_atomic_text(_source_sidecar(dest), json.dumps(meta) + "\n")
+    _write_atomic_text(_sidecar(dest), md5 + "\n")
+
+
+def verify_copy(path: str | Path, *, adopt: bool = False) -> bool:
+    """Re-verify a downloaded copy against the md5 recorded when it was fetched.
+
+    Cheap: when its size and mtime are those recorded, it is taken as unchanged; otherwise its
+    md5 is computed (and, when it still matches, the new mtime recorded). Returns False for a file
+    the download rule did not make (no sidecar), True when verified; raises :class:`InputError`
+    (naming the configured source and the fix) when the copy changed. A copy fetched before sizes
+    were recorded (an ``.md5`` without ``.source.json``) is skipped, or with ``adopt`` (for the
+    download directory's own files) taken as it is and recorded from now on."""
+    path = Path(path)
+    md5, meta = _read_record(path)
+    if md5 is None or not path.is_file():
+        return False
+    st = path.stat()
+    url = meta.get("url")
+    if "size" not in meta:  # recorded before sizes were: trust it once, check from now on
+        if adopt:
+            _try_write_sidecar(path, md5, url)
+        return adopt
+    if meta.get("size") == st.st_size and meta.get("mtime_ns") == st.st_mtime_ns:
+        return True
+    actual = md5sum(path)
+    if actual == md5:
+        _try_write_sidecar(path, md5, url)
+        return True
+    where = f" from {url}" if url else ""
+    raise InputError(
+        f"changed since it was downloaded: md5 {actual}, recorded {md5} ({st.st_size} bytes, "
+        f"{meta.get('size')} when downloaded)", path=path,
+        fix=f"delete the copy (rm {path}); it is fetched again{where}, and checked, when a rule next needs it")
+
+
+def _try_write_sidecar(path: Path, md5: str, url: str | None) -> None:
+    try:
+        _write_sidecar(path, md5, url)
+    except OSError as exc:  # a read-only data directory: the check is only less cheap next time
+        log.debug("cannot update %s: %s", _sidecar(path), exc)
 
 
 def _write_atomic_text(path: Path, text: str) -> None:
@@ -85,18 +151,17 @@ def _write_atomic_text(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _verified(dest: Path, md5: str | None) -> bool:
-    """True when ``dest`` exists and matches ``md5`` (or, without md5, its sidecar)."""
-    if not dest.is_file():
+def _verified(dest: Path, md5: str | None, url: str) -> bool:
+    """True when ``dest`` exists, is not empty and matches ``md5`` (or, without md5, its sidecar)."""
+    if not dest.is_file() or dest.stat().st_size == 0:
         return False
-    if md5 is not None:
-        if md5sum(dest) != md5:
-            return False
-        if _read_sidecar(dest) != md5:
-            _write_atomic_text(_sidecar(dest), md5 + "\n")
-        return True
-    recorded = _read_sidecar(dest)
-    return recorded is not None and recorded == md5sum(dest)
+    recorded, meta = _read_record(dest)
+    expected = md5 if md5 is not None else recorded
+    if expected is None or md5sum(dest) != expected:
+        return False
+    if recorded != expected or meta.get("url") != url or "size" not in meta:
+        _write_sidecar(dest, expected, url)
+    return True
 
 
 def _local_path(url: str) -> Path | None:
@@ -174,12 +239,15 @@ def fetch(url: str, dest: str | Path, *, md5: str | None = None, retries: int = 
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
 
-    if _verified(dest, md5):
+    if _verified(dest, md5, url):
         log.info("%s: already present and verified, not fetching %s", dest, url)
         return dest
 
     local = _local_path(url)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{dest.name}.part.*"):  # left by a killed download
+        log.info("removing %s (left by an interrupted download)", stale)
+        stale.unlink(missing_ok=True)
     tmp = dest.with_name(f".{dest.name}.part.{os.getpid()}")
     attempts = retries + 1 if local is None else 1
     try:
@@ -198,7 +266,8 @@ def fetch(url: str, dest: str | Path, *, md5: str | None = None, retries: int = 
                 if attempt + 1 >= attempts:
                     raise DownloadError(
                         f"{url}: giving up after {attempts} attempt(s); last error: {exc}. "
-                        "Fix: check the network / server, or raise --retries / --timeout"
+                        "Fix: check the network / server, or raise download.retries (now "
+                        f"{retries}) or download.timeout_s (now {timeout_s:g}) in the config"
                     ) from exc
                 delay = backoff_s * 2 ** attempt
                 log.warning("%s: attempt %d/%d failed (%s); retrying in %.3g s",
@@ -206,16 +275,25 @@ def fetch(url: str, dest: str | Path, *, md5: str | None = None, retries: int = 
                 sleep(delay)
 
         actual = h.hexdigest()
+        if tmp.stat().st_size == 0:
+            dest.unlink(missing_ok=True)
+            _sidecar(dest).unlink(missing_ok=True)
+            _source_sidecar(dest).unlink(missing_ok=True)
+            raise DownloadError(
+                f"{url}: the file is empty (0 bytes). Fix: check the file or URL in the sample sheet / "
+                "config (an empty file is never a valid input)")
         if md5 is not None and actual != md5:
             # nothing unverified may stay at dest (an older corrupt copy included)
             dest.unlink(missing_ok=True)
             _sidecar(dest).unlink(missing_ok=True)
+            _source_sidecar(dest).unlink(missing_ok=True)
             raise DownloadError(
                 f"{url}: md5 mismatch: expected {md5}, got {actual}. Fix: {_MD5_FIX}")
         _sidecar(dest).unlink(missing_ok=True)  # never a stale sidecar next to the new file
+        _source_sidecar(dest).unlink(missing_ok=True)
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
-        _write_atomic_text(_sidecar(dest), actual + "\n")
+        _write_sidecar(dest, actual, url)
     finally:
         tmp.unlink(missing_ok=True)
     log.info("%s: fetched %s (md5 %s)", dest, url, actual)

@@ -11,16 +11,15 @@ a few large reads instead of one small read per cCRE and track. Memory holds one
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from creator.config import load_config
-from creator.errors import InputError
+from creator.errors import InputError, display_path
 from creator.formats import TRACK_INDEX, TRACKS, N_TRACKS
-from creator.io import atomic_path, suggest_chrom
+from creator.io import atomic_path, chrom_sort_key, suggest_chrom
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +42,20 @@ class BigWigTrack:
         import pyBigWig
 
         self.path = str(path)
+        if not Path(self.path).exists():
+            raise InputError("no such file", path=path, fix="check the bigWig's path in the sample sheet")
         try:
             self.bw = pyBigWig.open(self.path)
         except RuntimeError:
             self.bw = None
         if self.bw is None or not self.bw.isBigWig():
-            raise InputError("not a readable bigWig", path=path,
-                             fix="check the download (md5) or convert bedGraph with bedGraphToBigWig")
+            raise InputError("not a readable bigWig (a truncated or corrupt file, or another format)",
+                             path=path, fix="fetch it again (check its md5), or convert a bedGraph "
+                                            "with bedGraphToBigWig")
         self.chroms = self.bw.chroms()
         self.map_chrom_names = map_chrom_names
         self.missing_chrom = missing_chrom
-        self._warned: set[str] = set()
+        self.zero_chroms: set[str] = set()  # cCRE chromosomes the bigWig lacks (their cCREs get zeros)
 
     def resolve(self, chrom: str) -> str | None:
         """The bigWig's name for ``chrom``; None when it lacks it (zeros, warned) or an error."""
@@ -68,11 +70,7 @@ class BigWigTrack:
         if self.missing_chrom == "error":
             raise InputError(f"the bigWig has no chromosome '{chrom}'", path=self.path,
                              fix="give a bigWig that covers every cCRE chromosome, or set features.missing_chrom: warn")
-        if chrom not in self._warned:
-            self._warned.add(chrom)
-            msg = f"{self.path}: no chromosome '{chrom}' in the bigWig: its cCREs get zeros for this track"
-            log.warning(msg)
-            warnings.warn(msg, stacklevel=2)
+        self.zero_chroms.add(chrom)  # warned once per track when the extraction ends
         return None
 
     def close(self):
@@ -124,6 +122,9 @@ def extract_features(*, reference_dir, tracks: dict[str, str | Path], out, resol
 
     ``tracks`` maps track names of :data:`creator.formats.TRACKS` to bigWig paths; absent tracks
     are zeros. Values are the mean of the per-base signal in each bin, then ``transform``.
+    A bigWig that lacks a cCRE chromosome gives zeros there (``missing_chrom: warn``: one warning
+    per track) and is not listed in the ``present_tracks`` attribute: ``zero_chromosomes`` names
+    the chromosomes of such tracks (a track lacking all of them is a missing track).
     """
     import zarr
 
@@ -153,7 +154,7 @@ def extract_features(*, reference_dir, tracks: dict[str, str | Path], out, resol
                                 attributes=dict(tracks=list(TRACKS), transform=transform,
                                                 resolution_bp=resolution_bp, element_bp=element_bp,
                                                 reference_id=rid, cell_type=cell_type,
-                                                present_tracks=[t for t in TRACKS if t in opened],
+                                                present_tracks=[],  # set below
                                                 bigwigs={t: str(p) for t, p in tracks.items()},
                                                 statistic="mean"))
         for b0 in range(0, n, block_ccres):
@@ -168,11 +169,21 @@ def extract_features(*, reference_dir, tracks: dict[str, str | Path], out, resol
                     stats[t][0] += float(binned.sum()); stats[t][1] += binned.size
                     block[s:e, :, TRACK_INDEX[t]] = fn(binned)
             arr[b0:b1] = block.astype(np.float16)
+        zeros = {t: sorted(bw.zero_chroms, key=chrom_sort_key) for t, bw in opened.items() if bw.zero_chroms}
+        all_chroms = set(chrom)
+        present = [t for t in TRACKS if t in opened and t not in zeros]
+        absent = [t for t in TRACKS if t not in opened or set(zeros.get(t, ())) >= all_chroms]
+        arr.update_attributes(dict(present_tracks=present, zero_chromosomes=zeros))
+    for t, chroms in zeros.items():
+        n_zero = int(np.isin(chrom, chroms).sum())
+        log.warning("%s: %s bigWig %s has no chromosome %s: %d of %d cCREs get zeros for this track. "
+                    "Fix: if that is not expected, give a bigWig covering %s (features.missing_chrom: error "
+                    "stops instead)", cell_type or "features", t, display_path(opened[t].path),
+                    ", ".join(f"'{c}'" for c in chroms), n_zero, n, ", ".join(chroms))
     for bw in opened.values():
         bw.close()
-    summary = dict(cell_type=cell_type, n_ccres=n, n_bins=n_bins, present=sorted(opened),
-                   missing=[t for t in TRACKS if t not in opened],
-                   mean_raw_signal={t: s / max(c, 1) for t, (s, c) in stats.items()})
+    summary = dict(cell_type=cell_type, n_ccres=n, n_bins=n_bins, present=present, missing=absent,
+                   zero_chromosomes=zeros, mean_raw_signal={t: s / max(c, 1) for t, (s, c) in stats.items()})
     log.info("features %s: %s", cell_type, summary)
     if summary["missing"]:
         log.warning("features %s: no bigWig for %d of %d tracks (%s): their features are zeros", cell_type,

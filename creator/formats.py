@@ -27,7 +27,8 @@ Files written by the ``reference`` stage (``results/reference/``):
 Written by the ``features`` stage: ``results/features/{cell}/signal.zarr``, a zarr v3 array of
 float16 ``[n_ccre, element_bp // resolution_bp, 16]`` (tracks in :data:`TRACKS` order), chunked by
 blocks of cCREs, with attrs ``tracks``, ``transform``, ``resolution_bp``, ``element_bp``,
-``reference_id``, ``present_tracks`` and ``cell_type``.
+``reference_id``, ``present_tracks`` (tracks with signal on every cCRE chromosome),
+``zero_chromosomes`` (``{track: [chromosomes its bigWig lacks]}``: zeros there) and ``cell_type``.
 
 Written by the ``targets`` stage: ``results/targets/{cell}.parquet`` with one row per gene of
 genes.parquet in the same order: ``gene_id``, ``symbol``, ``tpm`` (float, NaN when unmatched),

@@ -82,13 +82,43 @@ def suggest_chrom(chrom: str, known) -> str | None:
     return None
 
 
+def rename_chrom_command(path: str | Path, old: str, new: str) -> str:
+    """A shell command (GNU sed; zcat for gzip) that writes a copy of a BED/GTF/TSV file next to it
+    with chromosome ``old`` named ``new`` in column 1. When the two differ by the 'chr' prefix,
+    the command adds it to every numbered, X, Y and M chromosome without it (or removes it from
+    every line), so one command fixes every chromosome of the file. Other lines are kept."""
+    from urllib.parse import urlparse
+
+    from creator.errors import downloaded_from
+
+    source = downloaded_from(path)  # the file the user configured, rather than the downloaded copy
+    path = Path(urlparse(source).path) if source else Path(path)
+    gz = path.suffix in (".gz", ".bgz")
+    stem = path.name[: -len(path.suffix)] if gz else path.name
+    base, dot, ext = stem.rpartition(".")
+    renamed = f"{base}.renamed.{ext}" if dot else f"{stem}.renamed"
+    if new == "chr" + old:  # lines already named with 'chr' are left alone
+        sed = "sed -E 's/^([0-9]+|X|Y|M)\\t/chr\\1\\t/'"
+    elif old == "chr" + new:
+        sed = "sed 's/^chr//'"
+    else:
+        sed = f"sed 's/^{old}\\t/{new}\\t/'"
+    return f"zcat {path.name} | {sed} > {renamed}" if gz else f"{sed} {path.name} > {renamed}"
+
+
 def check_chrom(chrom: str, known, *, path, line, what: str) -> None:
+    """Stop when ``chrom`` (read from ``path``) is not in ``known`` (the chromosomes of ``what``);
+    when only the naming differs (chr1 vs 1) the fix renames the file's lines."""
     if chrom in known:
         return
     alt = suggest_chrom(chrom, known)
-    if alt:
-        fix = (f"the {what} names it '{alt}': rename chromosomes consistently "
-               f"(e.g. sed 's/^{chrom}\\t/{alt}\\t/'), or set features.map_chrom_names: true for bigWigs")
+    if alt and what == "FASTA":
+        fix = (f"the FASTA names it '{alt}': rename its sequence (e.g. sed 's/^>{alt}$/>{chrom}/' on the "
+               "FASTA) or use a FASTA with the same chromosome names as the cCREs")
+    elif alt:
+        fix = (f"the {what} names it '{alt}': rename the chromosomes of this file "
+               f"({rename_chrom_command(path, chrom, alt)}, then point the config at the renamed file), "
+               f"or use a {what} with the same names")
     else:
         fix = f"remove the line or use a {what} that has '{chrom}'"
     raise InputError(f"chromosome '{chrom}' is not in the {what}", path=path, line=line, fix=fix)
@@ -108,8 +138,11 @@ def read_bed(path: str | Path, *, chrom_sizes: dict[str, int] | None = None, req
     seen_chroms: set[str] = set()
     for lineno, f in _data_lines(path):
         if len(f) < 3:
+            spaced = len(f) == 1 and len(f[0].split()) >= 3
             raise InputError(f"{what} line has {len(f)} field(s), needs at least 3 (chrom start end)",
-                             path=path, line=lineno, fix="separate fields with tabs")
+                             path=path, line=lineno,
+                             fix="separate the fields with tabs, not spaces" if spaced else
+                             "every line needs at least 3 tab-separated columns: chromosome, start, end")
         chrom, s, e = f[0], f[1], f[2]
         try:
             start, end = int(s), int(e)
@@ -247,8 +280,12 @@ def read_expression(path: str | Path) -> pd.DataFrame:
     (``symbol<TAB>TPM`` as in the ABC example data, or ``ENSG...<TAB>TPM``).
     """
     path = Path(path)
+    fix = "give an ENCODE gene quantification TSV or a 'symbol<TAB>TPM' table"
     with open_text(path) as fh:
-        first = fh.readline().rstrip("\n").split("\t")
+        first_line = next((ln for ln in fh if ln.strip()), "")
+    if not first_line:
+        raise InputError("the expression table is empty", path=path, fix=fix)
+    first = first_line.rstrip("\n").split("\t")
     has_header = len(first) >= 2 and not _is_number(first[-1] if len(first) == 2 else first[1])
     gene_id = symbol = None
     if has_header:
@@ -266,6 +303,8 @@ def read_expression(path: str | Path) -> pd.DataFrame:
         if gene_id is None and symbol is None:
             raise InputError("no gene_id or symbol column", path=path, line=1,
                              fix="name the gene column gene_id (Ensembl) or symbol")
+        if df.empty:
+            raise InputError("the expression table has a header but no rows", path=path, line=1, fix=fix)
         tpm = df[tpm_col]
         offset = 2
     else:
@@ -306,16 +345,42 @@ def _is_number(s: str) -> bool:
 # atomic outputs
 
 
+def remove_stale_temporaries(dest: str | Path) -> list[Path]:
+    """Remove ``.{name}.<random>.tmp`` files and directories next to ``dest``: what a killed job
+    left (a job that is killed runs no cleanup). Called when the output is written again; the
+    workflow never runs two jobs for one output at once. Returns what was removed."""
+    dest = Path(dest)
+    pattern = re.compile(r"^\." + re.escape(dest.name) + r"\.[A-Za-z0-9_]+\.tmp$")
+    removed = []
+    if not dest.parent.is_dir():
+        return removed
+    for p in dest.parent.iterdir():
+        if pattern.match(p.name):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    if removed:
+        import logging
+
+        logging.getLogger(__name__).info("removed %s (left by an interrupted run)",
+                                         ", ".join(str(p) for p in removed))
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``dest`` (write a file or a directory there); on success
     rename it onto ``dest`` (replacing it).
 
     On error the temporary path is removed and ``dest`` is untouched, so a killed or failed job
-    never leaves a half-written output under the final name.
+    never leaves a half-written output under the final name; what a killed job left
+    (``.{name}.<random>.tmp``) is removed when the output is written again.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
     target = tmp / dest.name
     try:

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from creator.config import load_config
-from creator.errors import InputError
+from creator.errors import InputError, display_path
 from creator.formats import NUCLEOTIDE_TOKENS
 from creator.io import (atomic_path, check_chrom, chrom_sort_key, read_bed, read_chrom_sizes,
-                        read_genes_bed, read_genes_gtf, write_parquet)
+                        read_genes_bed, read_genes_gtf, rename_chrom_command, suggest_chrom, write_parquet)
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +114,23 @@ def load_genes(path, fmt: str, *, chrom_sizes, chromosomes, gene_types) -> pd.Da
     for row in genes.itertuples():
         if row.chrom not in chrom_sizes and (chromosomes is None or row.chrom in chromosomes):
             check_chrom(row.chrom, chrom_sizes, path=path, line=row.line, what="chrom.sizes")
-    keep = genes["chrom"].isin(chromosomes if chromosomes is not None else list(chrom_sizes))
+    wanted = list(chromosomes) if chromosomes is not None else list(chrom_sizes)
+    on_chrom = genes["chrom"].isin(wanted)
+    renamed = _renamed_chromosomes(genes.loc[~on_chrom, "chrom"], wanted)
+    keep = on_chrom.copy()
     if gene_types is not None:
         keep &= genes["gene_type"].isin(gene_types)
+    if renamed:
+        n_named = sum(renamed.values())
+        first_old, first_new = next(iter(renamed))
+        what = ", ".join(f"{n} on '{old}' (the config names it '{new}')" for (old, new), n in renamed.items())
+        fix = (f"rename the chromosomes of the genes file ({rename_chrom_command(path, first_old, first_new)}; "
+               "then point reference.genes at the renamed file)")
+        if not keep.any():
+            raise InputError(f"no gene left on reference.chromosomes ({', '.join(wanted[:5])}): "
+                             f"the genes file names its chromosomes differently: {what}", path=path, fix=fix)
+        log.warning("%s: %d of %d gene rows are dropped because their chromosome is named differently: "
+                    "%s. Fix: %s", display_path(path), n_named, len(genes), what, fix)
     genes = genes[keep].reset_index(drop=True)
     if genes.empty:
         raise InputError("no gene left after filtering by chromosome and gene type", path=path,
@@ -131,6 +145,17 @@ def load_genes(path, fmt: str, *, chrom_sizes, chromosomes, gene_types) -> pd.Da
                          fix="give each gene one row (collapse transcripts to genes, or use unique names)")
     genes["tss"] = np.where(genes["strand"] == "+", genes["start"], genes["end"] - 1).astype(np.int64)
     return sort_by_chrom(genes, "tss")
+
+
+def _renamed_chromosomes(chroms: pd.Series, wanted) -> dict[tuple[str, str], int]:
+    """{(name in the file, name in the config): rows} for rows whose chromosome is a wanted one
+    under the other naming convention (22 vs chr22)."""
+    out: dict[tuple[str, str], int] = {}
+    for chrom, n in chroms.value_counts(sort=False).items():
+        alt = suggest_chrom(chrom, wanted)
+        if alt is not None:
+            out[(chrom, alt)] = int(n)
+    return dict(sorted(out.items(), key=lambda kv: chrom_sort_key(kv[0][1])))
 
 
 def is_plain_gzip(path: str | Path) -> bool:
@@ -188,7 +213,13 @@ def build_reference(*, ccres_path, genes_path, genes_format, chrom_sizes_path, o
     sizes = read_chrom_sizes(chrom_sizes_path)
     if chromosomes is not None:
         for c in chromosomes:
-            check_chrom(c, sizes, path=chrom_sizes_path, line=None, what="chrom.sizes")
+            if c not in sizes:
+                alt = suggest_chrom(c, sizes)
+                fix = (f"the chrom.sizes names it '{alt}': use the file's names in reference.chromosomes "
+                       f"(e.g. [{alt}])" if alt else "remove it from reference.chromosomes, or use the "
+                       "chrom.sizes of the assembly the other files use")
+                raise InputError(f"reference.chromosomes has '{c}', which is not in the chrom.sizes",
+                                 path=chrom_sizes_path, fix=fix)
     ccres = load_ccres(ccres_path, chrom_sizes=sizes, chromosomes=chromosomes, sort_input=sort_input)
     n_in = len(ccres)
     if blacklist_path:

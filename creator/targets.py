@@ -52,13 +52,31 @@ def make_targets(*, genes_path, expression_path, out, min_matched_fraction: floa
     if summary["unmatched"]:
         log.info("unmatched genes (first 20): %s", ", ".join(genes.loc[np.isnan(tpm), "symbol"].head(20)))
     if frac < min_matched_fraction:
+        keys = _key_examples(expr, genes)
+        if n_match == 0:
+            fix = (f"check the gene identifiers ({keys}): the table must name the genes of the genes file "
+                   "by Ensembl gene id (with or without version) or by the same symbol, of the same "
+                   "annotation and species")
+        else:
+            fix = (f"use a table of the same annotation ({keys}), or, if these are all the genes it has, "
+                   f"lower targets.min_matched_fraction below {frac:.2f}")
         raise InputError(f"only {n_match} of {len(genes)} genes ({frac:.0%}) match the expression table "
-                         "by Ensembl id or symbol", path=expression_path,
-                         fix="use a table of the same annotation (Ensembl gene ids or symbols), "
-                             "or lower targets.min_matched_fraction")
+                         "by Ensembl id or symbol", path=expression_path, fix=fix)
     out_df = genes.assign(tpm=tpm, log1p_tpm=np.log1p(tpm), matched_by=how)
     write_parquet(out_df, out)
     return summary
+
+
+def _key_examples(expr: pd.DataFrame, genes: pd.DataFrame) -> str:
+    """'the table has gene_id ENSG...1.5, ...; the genes file has ...': what each side calls genes."""
+    def first(values, n=3):
+        v = [str(x) for x in pd.Series(values).dropna().head(n)]
+        return ", ".join(v) if v else "none"
+
+    table = (f"gene_id {first(expr['gene_id'])}" if expr["gene_id"].notna().any()
+             else f"symbol {first(expr['symbol'])}")
+    ours = f"gene_id {first(genes['ensembl_id'])} / symbol {first(genes['symbol'])}"
+    return f"the table has {table}; the genes file has {ours}"
 
 
 def add_cli(sub) -> None:

@@ -82,6 +82,17 @@ class Sources:
         url = self.url(path)
         return [local_path(url)] if is_local(url) else []
 
+    def verify_downloads(self) -> None:
+        """Re-verify every downloaded copy against the md5 recorded when it was fetched (size and
+        mtime first, the md5 only when they changed): a copy that changed since (truncated,
+        overwritten) stops the run before any job starts, so no rule reads it and no good output
+        made from it is deleted to be rebuilt. Raises :class:`creator.errors.InputError`."""
+        from creator.download import verify_copy
+
+        for path in self.table:
+            if os.path.isfile(path):
+                verify_copy(path, adopt=True)
+
     def local_sources_under(self, prefix: str) -> list[str]:
         prefix = prefix.rstrip("/") + "/"
         return sorted({local_path(s["url"]) for s in self.table.values()

@@ -26,6 +26,8 @@ ENV_GPU = "../envs/creator-gpu.yaml"
 ENV_BEDTOOLS = "../envs/bedtools.yaml"
 
 SRC = Sources(config, SAMPLES)
+if workflow.is_main_process:  # not again inside each job (e.g. on a Slurm node): the job checks its own inputs
+    SRC.verify_downloads()
 TRAIN_CELLS = cell_types(SAMPLES, ("train",))
 TEST_CELLS = cell_types(SAMPLES, ("test",))
 ALL_CELLS = cell_types(SAMPLES)

@@ -8,7 +8,9 @@ rule download:
         f"{LOGS}/download/{{group}}/{{file}}.log",
     wildcard_constraints:
         group="|".join(SRC.groups()),
-    retries: 1
+    # md5 mismatch, 404, an empty file: deterministic, so never rerun (also not by a profile's
+    # --retries); timeouts and 5xx are retried inside the downloader, with backoff
+    retries: 0
     conda:
         ENV_CPU
     params:
@@ -18,5 +20,5 @@ rule download:
         backoff=config["download"]["backoff_s"],
         timeout=config["download"]["timeout_s"],
     shell:
-        "python -m creator download --url {params.url:q} --out {output:q} {params.md5} --retries {params.retries}"
-        " --backoff {params.backoff} --timeout {params.timeout} 2> {log:q}"
+        "python -m creator --log {log:q} download --url {params.url:q} --out {output:q} {params.md5} --retries {params.retries}"
+        " --backoff {params.backoff} --timeout {params.timeout}"

@@ -39,5 +39,5 @@ if config.get("encode"):
             config=stage_config("encode"),
             pinned=config["samples"],
         shell:
-            "python -m creator encode-manifest --config {params.config:q} --pinned {params.pinned:q}"
-            " --out {output:q} 2> {log:q}"
+            "python -m creator --log {log:q} encode-manifest --config {params.config:q} --pinned {params.pinned:q}"
+            " --out {output:q}"

@@ -19,8 +19,8 @@ rule evaluate_expression:
         out=lambda wc, output: os.path.dirname(output.summary),
         model=MODEL,
     shell:
-        "python -m creator evaluate-expression --expression {input.expression:q} --cell {params.cells}"
-        " --splits {input.splits:q} --model {params.model} --out {params.out:q} 2> {log:q}"
+        "python -m creator --log {log:q} evaluate-expression --expression {input.expression:q} --cell {params.cells}"
+        " --splits {input.splits:q} --model {params.model} --out {params.out:q}"
 
 
 rule evaluate_links:
@@ -55,9 +55,9 @@ rule evaluate_links:
         n_boot=EVAL["n_bootstrap"],
         seed=EVAL["seed"],
     shell:
-        "python -m creator evaluate-links --links {input.links:q} --cell {wildcards.cell} {params.truth}"
+        "python -m creator --log {log:q} evaluate-links --links {input.links:q} --cell {wildcards.cell} {params.truth}"
         " {params.peers} --n-boot {params.n_boot} --seed {params.seed}"
-        " --model {params.model} --out {params.out:q} 2> {log:q}"
+        " --model {params.model} --out {params.out:q}"
 
 
 rule evaluate_tads:
@@ -89,10 +89,10 @@ rule evaluate_tads:
         model=MODEL,
         n_shuffles=config["evaluate"]["n_shuffles"],
     shell:
-        "python -m creator evaluate-hic --boundaries {input.boundaries:q} --attention {params.attention:q}"
+        "python -m creator --log {log:q} evaluate-hic --boundaries {input.boundaries:q} --attention {params.attention:q}"
         " --barrier {input.barrier:q}"
         " --chrom-sizes {input.chrom_sizes:q} --cell {wildcards.cell} {params.hic} {params.truth}"
-        " --n-shuffles {params.n_shuffles} --model {params.model} --out {params.out:q} 2> {log:q}"
+        " --n-shuffles {params.n_shuffles} --model {params.model} --out {params.out:q}"
 
 
 rule evaluate_summary:
@@ -106,7 +106,7 @@ rule evaluate_summary:
     conda:
         ENV_CPU
     shell:
-        "python -m creator evaluate-summary --inputs {input:q} --out {output:q} 2> {log:q}"
+        "python -m creator --log {log:q} evaluate-summary --inputs {input:q} --out {output:q}"
 
 
 rule locus_view:
@@ -135,5 +135,5 @@ rule locus_view:
             f"--crispr {shlex.quote(input.crispr[0])} --cell {shlex.quote(wc.cell)}" if input.crispr else ""
         ),
     shell:
-        "python -m creator locus-view --links {input.links:q} --gene {wildcards.gene:q} --cool {params.attention:q}"
-        " --boundaries {input.boundaries:q} {params.bigwigs} {params.crispr} --out {output:q} 2> {log:q}"
+        "python -m creator --log {log:q} locus-view --links {input.links:q} --gene {wildcards.gene:q} --cool {params.attention:q}"
+        " --boundaries {input.boundaries:q} {params.bigwigs} {params.crispr} --out {output:q}"

@@ -18,8 +18,8 @@ rule features:
         tracks=track_args,
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
     shell:
-        "python -m creator features --config {params.config:q} --reference {params.reference:q} --cell {wildcards.cell}"
-        " {params.tracks} --out {output:q} 2> {log:q}"
+        "python -m creator --log {log:q} features --config {params.config:q} --reference {params.reference:q} --cell {wildcards.cell}"
+        " {params.tracks} --out {output:q}"
 
 
 rule targets:
@@ -36,5 +36,5 @@ rule targets:
     params:
         config=stage_config("targets"),
     shell:
-        "python -m creator targets --config {params.config:q} --genes {input.genes:q} --expression {input.expression:q}"
-        " --out {output:q} 2> {log:q}"
+        "python -m creator --log {log:q} targets --config {params.config:q} --genes {input.genes:q} --expression {input.expression:q}"
+        " --out {output:q}"

@@ -30,7 +30,7 @@ rule links:
         isp_exact_max=config["links"]["isp_exact_max"],
         isp_tracks=config["links"]["isp_tracks"],
     shell:
-        "python -m creator links --checkpoint {input.checkpoint:q} --reference {params.reference:q}"
+        "python -m creator --log {log:q} links --checkpoint {input.checkpoint:q} --reference {params.reference:q}"
         " --features {input.features:q} --predict-dir {params.predict:q} --cell {wildcards.cell}"
         " --out-tsv {output.tsv:q} --out-bedpe {output.bedpe:q} --bedpe-threshold {params.threshold}"
-        " --isp-exact-max {params.isp_exact_max} --isp-tracks {params.isp_tracks:q} 2> {log:q}"
+        " --isp-exact-max {params.isp_exact_max} --isp-tracks {params.isp_tracks:q}"

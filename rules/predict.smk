@@ -29,7 +29,7 @@ rule predict:
         bf16="--bf16" if config["predict"]["bf16"] else "",
         binned=optional_arg("--element-resolution", TAD_RES if config["predict"]["bin_element_attention"] else ""),
     shell:
-        "python -m creator predict --checkpoint {input.checkpoint:q} --reference {params.reference:q}"
+        "python -m creator --log {log:q} predict --checkpoint {input.checkpoint:q} --reference {params.reference:q}"
         " --features {input.features:q} --cell {wildcards.cell} --out {params.out:q} {params.targets}"
         " --batch-genes {params.batch_genes} --element-batch {params.element_batch} {params.bf16} --attention"
-        " {params.binned} 2> {log:q}"
+        " {params.binned}"

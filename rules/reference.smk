@@ -20,5 +20,5 @@ rule reference:
         fasta=lambda wc, input: optional_arg("--fasta", input.fasta),
         out=lambda wc, output: os.path.dirname(output[0]),
     shell:
-        "python -m creator reference --config {params.config:q} --ccres {input.ccres:q} --genes {input.genes:q}"
-        " --chrom-sizes {input.chrom_sizes:q} {params.blacklist} {params.fasta} --out {params.out:q} 2> {log:q}"
+        "python -m creator --log {log:q} reference --config {params.config:q} --ccres {input.ccres:q} --genes {input.genes:q}"
+        " --chrom-sizes {input.chrom_sizes:q} {params.blacklist} {params.fasta} --out {params.out:q}"

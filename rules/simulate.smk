@@ -23,4 +23,4 @@ if config.get("simulate"):
             outdir=SIM,
             seed=config["simulate"]["seed"],
         shell:
-            "python -m creator simulate --config {params.config:q} --outdir {params.outdir:q} --seed {params.seed} 2> {log:q}"
+            "python -m creator --log {log:q} simulate --config {params.config:q} --outdir {params.outdir:q} --seed {params.seed}"

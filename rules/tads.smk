@@ -36,7 +36,7 @@ rule tads:
         barrier_prominence=config["tads"]["barrier_prominence"],
         barrier_distance=config["tads"]["barrier_distance_bins"],
     shell:
-        "python -m creator tads --reference {params.reference:q} --predict-dir {params.predict:q}"
+        "python -m creator --log {log:q} tads --reference {params.reference:q} --predict-dir {params.predict:q}"
         " --cell {wildcards.cell} --chrom-sizes {input.chrom_sizes:q} --resolution {params.resolution}"
         " --window-bins {params.window_bins} --min-prominence {params.prominence} --loop-oe {params.loop_oe}"
         " --loop-min-distance {params.loop_min_distance} --out-mcool {output.mcool:q} --assembly {params.assembly:q}"
@@ -44,4 +44,4 @@ rule tads:
         " --out-boundaries {output.boundaries:q} --out-loops {output.loops:q} --checkpoint {input.checkpoint:q}"
         " --out-barrier {output.barrier:q} --out-barrier-bw {output.barrier_bw:q}"
         " --boundaries-from {params.boundaries_from} --barrier-prominence {params.barrier_prominence}"
-        " --barrier-distance-bins {params.barrier_distance} 2> {log:q}"
+        " --barrier-distance-bins {params.barrier_distance}"

@@ -28,5 +28,5 @@ rule train:
         # several GPUs: one process per GPU under torchrun (DistributedDataParallel)
         launcher=lambda wc, resources: train_launcher(resources.gpu),
     shell:
-        "{params.launcher} -m creator train --config {params.config:q} --reference {params.reference:q}"
-        " --features-dir {params.features:q} --targets-dir {params.targets:q} --out {params.out:q} --restart-on-mismatch 2> {log:q}"
+        "{params.launcher} -m creator --log {log:q} train --config {params.config:q} --reference {params.reference:q}"
+        " --features-dir {params.features:q} --targets-dir {params.targets:q} --out {params.out:q} --restart-on-mismatch"

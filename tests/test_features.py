@@ -28,17 +28,23 @@ def test_values_match_the_bigwig(signal_bigwigs, caplog):
     s = signal_bigwigs
     out = s["dir"] / "f.zarr"
     caplog.set_level("WARNING", logger="creator.features")
-    with pytest.warns(UserWarning, match="no chromosome 'chr2'"):
-        extract_features(reference_dir=s["ref"], tracks={"DNase": s["dnase"], "CTCF": s["ctcf"]}, out=out,
-                         resolution_bp=10, transform="none", block_ccres=4, cell_type="X")
-    # the tracks without a bigWig are named in the log (a manifest may lack some)
-    assert any(r.message.startswith("features X: no bigWig for 14 of 16 tracks (EP300, H2AFZ,")
-               and r.message.endswith("their features are zeros") for r in caplog.records)
-    arr = zarr.open_array(str(out), mode="r")
+    summary = extract_features(reference_dir=s["ref"], tracks={"DNase": s["dnase"], "CTCF": s["ctcf"]}, out=out,
+                               resolution_bp=10, transform="none", block_ccres=4, cell_type="X")
     ccres = pd.read_parquet(s["ref"] / "ccres.parquet")
+    # one warning for the track, however many blocks read chr2 (block_ccres=4: several)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    n_chr2 = int((ccres["chrom"] == "chr2").sum())
+    chr2 = [w for w in warned if "chr2" in w]
+    assert len(chr2) == 1 and f"no chromosome 'chr2': {n_chr2} of {len(ccres)} cCREs get zeros" in chr2[0]
+    # the tracks without a bigWig are named in the log (a manifest may lack some)
+    assert any(w.startswith("features X: no bigWig for 14 of 16 tracks (EP300, H2AFZ,")
+               and w.endswith("their features are zeros") for w in warned)
+    arr = zarr.open_array(str(out), mode="r")
     assert arr.shape == (len(ccres), 20, 16) and arr.dtype == np.float16
     assert arr.attrs["tracks"] == list(TRACKS) and arr.attrs["transform"] == "none"
-    assert arr.attrs["present_tracks"] == ["CTCF", "DNase"]
+    # CTCF lacks chr2: zeros there, so it is not a present track; the attribute says where
+    assert arr.attrs["present_tracks"] == ["DNase"] and arr.attrs["zero_chromosomes"] == {"CTCF": ["chr2"]}
+    assert summary["present"] == ["DNase"] and "CTCF" not in summary["missing"]
     bw = pyBigWig.open(str(s["dnase"]))
     x = arr[:]
     for i, row in enumerate(ccres.itertuples()):
@@ -92,6 +98,10 @@ def test_not_a_bigwig(signal_bigwigs, tmp_path):
     bad.write_bytes(b"not a bigwig at all")
     with pytest.raises(InputError, match="bad.bw: not a readable bigWig"):
         extract_features(reference_dir=signal_bigwigs["ref"], tracks={"DNase": bad}, out=tmp_path / "x.zarr")
+    with pytest.raises(InputError, match="nothere.bw: no such file"):
+        extract_features(reference_dir=signal_bigwigs["ref"], tracks={"DNase": tmp_path / "nothere.bw"},
+                         out=tmp_path / "x.zarr")
+    assert not (tmp_path / "x.zarr").exists()
 
 
 def test_demo_features_match_bigwig(demo_reference, tmp_path):

@@ -393,7 +393,9 @@ def test_synthetic_jobs_run_on_slurm(workflow_copy, slurm):
 
 
 def test_failing_job_is_reported_failed(workflow_copy, slurm):
-    """A job that exits non-zero is FAILED in Slurm, resubmitted with more memory, and reported failed."""
+    """A job that exits non-zero is FAILED in Slurm and reported failed with its reason. A download
+    that fails for good (md5 mismatch) is not submitted again (rule download has retries: 0); a job
+    of another rule is resubmitted with more memory (the profile's retries, for out-of-memory kills)."""
     wd = workflow_copy
     cfg = yaml.safe_load((wd / "config/slurm-test.yaml").read_text())
     cfg["reference"]["ccres"]["md5"] = "0" * 32  # the cCRE download stops with an md5 mismatch
@@ -403,18 +405,44 @@ def test_failing_job_is_reported_failed(workflow_copy, slurm):
     p = snakemake(wd, [target, "--profile", "profiles/slurm-test", "--configfile", "config/bad.yaml"])
     out = p.stdout + p.stderr
     assert p.returncode != 0, out[-3000:]
-    submitted = SUBMITTED.findall(out)
+    submitted = [s for s in SUBMITTED.findall(out) if rule_of(s[2]) == "download"]
+    assert len(submitted) == 1, out[-3000:]  # not submitted again: an md5 mismatch is final
+    finished = slurm.finished_jobs()
+    _, slurm_id, log = submitted[0]
+    job = finished[slurm_id]
+    assert job["JobState"] == "FAILED" and job["ExitCode"] != "0:0", job
+    assert f"SLURM-job '{slurm_id}' failed, SLURM status is: 'FAILED'" in out
+    assert Path(log).is_file()  # the failed job's sbatch log is kept
+    assert "creator download: error:" in Path(log).read_text()  # the job's console
+    assert "Error in rule download" in out
+    rule_log = wd / "results/synthetic/logs/download/reference/ccres.bed.log"
+    assert rule_log.read_text().count("md5 mismatch") == 1 and "md5 mismatch" in out  # the reason, shown by the head
+    assert not (wd / target).exists()
+
+    # a targets job that fails (a TPM that is not a number) is resubmitted with more memory each time
+    sheet = (wd / "config/samples.slurm-test.tsv").read_text()
+    bad_table = wd / "resources/bad_rnaseq.tsv"
+    bad_table.write_text("gene_id\tTPM\nENSG00000000001\tx\n")
+    lines = [ln if not ln.startswith("cellA\t") or ln.split("\t")[2] != "rnaseq" else
+             "\t".join(["cellA", ln.split("\t")[1], "rnaseq", "resources/bad_rnaseq.tsv", ""])
+             for ln in sheet.splitlines()]
+    (wd / "config/samples.bad2.tsv").write_text("\n".join(lines) + "\n")
+    cfg = yaml.safe_load((wd / "config/slurm-test.yaml").read_text())
+    cfg["samples"] = "config/samples.bad2.tsv"
+    (wd / "config/bad2.yaml").write_text(yaml.safe_dump(cfg))
+    target = "results/synthetic/targets/cellA.parquet"
+    p = snakemake(wd, [target, "--profile", "profiles/slurm-test", "--configfile", "config/bad2.yaml"])
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out[-3000:]
+    submitted = [s for s in SUBMITTED.findall(out) if rule_of(s[2]) == "targets"]
     assert len(submitted) >= 2, out[-3000:]  # the first attempt and at least one retry
     finished = slurm.finished_jobs()
     mems = []
     for _, slurm_id, log in submitted:
         job = finished[slurm_id]
         assert job["JobState"] == "FAILED" and job["ExitCode"] != "0:0", job
-        assert f"SLURM-job '{slurm_id}' failed, SLURM status is: 'FAILED'" in out
-        assert Path(log).is_file()  # the failed job's sbatch log is kept
         mems.append(mem_mb(tres(job)["mem"]))
     assert mems == sorted(mems) and mems[-1] > mems[0], mems  # memory grows with each attempt
-    assert "Error in rule download" in out
-    rule_log = wd / "results/synthetic/logs/download/reference/ccres.bed.log"
-    assert "md5 mismatch" in rule_log.read_text() and "md5 mismatch" in out  # the reason, shown by the head
+    # the reason, with the file as configured (shown by the head from the rule's log: show-failed-logs)
+    assert "resources/bad_rnaseq.tsv:2 [downloaded copy" in out and "TPM 'x' is not a non-negative number" in out
     assert not (wd / target).exists()
