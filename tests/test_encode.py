@@ -209,7 +209,7 @@ def test_genome_wide_config_plans_offline_from_the_pinned_manifest():
     assert int(stats["train"]) == 1 and int(stats["download"]) > 16 * len(cells)
     assert "encode_manifest" not in stats
     assert "resources/encode_hg38/K562/H3K27ac.bigWig" in out
-    # planning names what keeps the pinned manifest from a real run (today: the TSTFF placeholders)
+    # planning names what keeps the pinned manifest from a real run (none once it is pinned)
     problems = encode.pinned_problems(encode.read_manifest(REPO / cfg["samples"]))
     assert ("problem(s) in" in out) == bool(problems)
 
@@ -232,11 +232,8 @@ def test_pinned_problems_and_missing_tracks():
     assert encode.missing_tracks(rows) == {"K562": [t for t in TRACKS if t != "DNase"]}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16 item 1: config/encode_manifest.tsv still holds TSTFF placeholders; "
-                   "no verifiable real accession set was found for all six cell types (see config/README.md)")
 def test_pinned_manifest_is_a_real_runs():
-    """Every row a real, sourced ENCODE file. Strict: when the manifest is pinned this passes, and the
-    marker must go."""
+    """Every row a real, sourced ENCODE file (issue 16 item 1: the hand-pinned manifest)."""
     cfg = yaml.safe_load((REPO / "config/encode_hg38.yaml").read_text())
     rows = encode.read_manifest(REPO / cfg["samples"])
     assert rows and encode.pinned_problems(rows, assembly=cfg["encode"]["assembly"]) == []
@@ -246,7 +243,7 @@ def test_absent_rows_plan_and_are_named(tmp_path):
     """A manifest without some tracks still plans: those features are zeros, and planning says so."""
     cfg = yaml.safe_load((REPO / "config/encode_hg38.yaml").read_text())
     text = (REPO / cfg["samples"]).read_text().splitlines()
-    drop = {("K562", "EP300"), ("HCT116", "H3K9me3"), ("HCT116", "H4K20me1")}
+    drop = {("K562", "EP300"), ("H1", "H3K9me3"), ("H1", "H4K20me1")}  # two cell types with all 16 tracks
     kept = [ln for ln in text if ln.startswith("#") or tuple(ln.split("\t")[:3:2]) not in drop]
     assert len(kept) == len(text) - len(drop)
     sheet = tmp_path / "manifest.tsv"
@@ -257,7 +254,7 @@ def test_absent_rows_plan_and_are_named(tmp_path):
     out = part.stdout + part.stderr
     assert part.returncode == 0, out[-4000:]
     assert f"{sheet}: K562 has no file for EP300: these features are zeros" in out
-    assert f"{sheet}: HCT116 has no file for H3K9me3, H4K20me1: these features are zeros" in out
+    assert f"{sheet}: H1 has no file for H3K9me3, H4K20me1: these features are zeros" in out
     assert job_count(part, "download") == job_count(full, "download") - len(drop)
     assert job_count(part, "features") == job_count(full, "features") == len(cfg["encode"]["cell_types"])
 
