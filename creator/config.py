@@ -195,6 +195,27 @@ def validate_section(section: str, values: dict, *, source: str = "config") -> N
         raise InputError(f"config key '{section}.{key}': {errors[0].message}", path=source, fix=fix)
 
 
+def add_config_argument(parser, sections: str) -> None:
+    """The ``--config`` every stage takes: the workflow config (a file) or inline JSON of the
+    sections it reads, which the rule passes (``stage_config`` in rules/common.smk)."""
+    parser.add_argument("--config", help=f"workflow config file, or inline JSON of its {sections} section(s) "
+                                         "(what the rule passes); unset keys take the schema's defaults; "
+                                         "flags given on the command line win")
+
+
+def stage_settings(config_arg: str | Path | None, section: str, overrides: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """One stage's settings, received the same way by every stage: the validated ``section`` of
+    ``--config`` (its defaults from the schema when no config is given), then the command-line
+    flags that were given (``overrides`` values that are not None)."""
+    out = load_config(config_arg)[section] if config_arg else section_defaults(section)
+    out = dict(out) if isinstance(out, dict) else out
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            out[key] = value
+    return out
+
+
 def load_config(path: str | Path) -> dict:
     """A config file, or inline JSON/YAML text starting with '{' (the sections a rule passes)."""
     text = str(path)

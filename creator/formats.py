@@ -126,3 +126,15 @@ PAD_TOKEN = 0
 N_TOKENS = 5
 
 ROLES = ("train", "test", "predict")
+
+#: File names of the predict stage's outputs in its directory (layout above).
+PREDICT_OUTPUTS = {"expression": "expression.tsv", "embeddings": "element_embeddings.npy",
+                   "attention": "attention.zarr"}
+
+
+def predict_outputs(predict_dir) -> dict:
+    """``{"expression", "embeddings", "attention"}`` -> paths of one predict directory's outputs:
+    the one place their names are made (predict writes them, links and tads read them)."""
+    from pathlib import Path
+
+    return {k: Path(predict_dir) / v for k, v in PREDICT_OUTPUTS.items()}

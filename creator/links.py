@@ -85,9 +85,9 @@ import pandas as pd
 
 from creator import data
 from creator import linkscore
-from creator.config import section_defaults
+from creator.config import add_config_argument, section_defaults, stage_settings
 from creator.errors import InputError
-from creator.formats import TRACK_INDEX
+from creator.formats import TRACK_INDEX, predict_outputs
 from creator.inference import load_model, resolve_device
 from creator.io import atomic_path, read_table, tabix_index
 
@@ -250,22 +250,23 @@ def _open_predict_dir(pdir: Path, ref: data.Reference, model, cell: str):
 
     fix = (f"run the predict stage for {cell} with this checkpoint and --attention "
            f"(creator predict ... --out {pdir} --attention)")
-    for name in ("element_embeddings.npy", "attention.zarr", "expression.tsv"):
-        if not (pdir / name).exists():
-            raise InputError(f"{name} not found in the predict directory", path=pdir / name, fix=fix)
-    emb = np.load(pdir / "element_embeddings.npy", mmap_mode="r")
+    files = predict_outputs(pdir)
+    for path in files.values():
+        if not path.exists():
+            raise InputError(f"{path.name} not found in the predict directory", path=path, fix=fix)
+    emb = np.load(files["embeddings"], mmap_mode="r")
     if emb.shape != (ref.n_ccre, model.config.d_model):
         raise InputError(f"element_embeddings.npy has shape {emb.shape}; expected ({ref.n_ccre}, "
                          f"{model.config.d_model}) for this reference and checkpoint",
-                         path=pdir / "element_embeddings.npy", fix=fix)
-    root = zarr.open_group(str(pdir / "attention.zarr"), mode="r")
+                         path=files["embeddings"], fix=fix)
+    root = zarr.open_group(str(files["attention"]), mode="r")
     attrs = dict(root.attrs)
     if attrs.get("reference_id") not in (None, ref.reference_id):
         raise InputError(f"attention.zarr was computed against reference {attrs.get('reference_id')!r}, "
-                         f"not {ref.reference_id!r}", path=pdir / "attention.zarr", fix=fix)
+                         f"not {ref.reference_id!r}", path=files["attention"], fix=fix)
     if attrs.get("cell_type") not in (None, cell):
         raise InputError(f"attention.zarr is of cell type {attrs.get('cell_type')!r}, not {cell!r}",
-                         path=pdir / "attention.zarr", fix="point --predict-dir at this cell type's predictions")
+                         path=files["attention"], fix="point --predict-dir at this cell type's predictions")
     ga = root["gene_attention"]
     offsets = np.asarray(root["gene_offsets"][...], dtype=np.int64)
     expect = np.concatenate([[0], np.cumsum(ref.window_sizes)]).astype(np.int64)
@@ -274,13 +275,13 @@ def _open_predict_dir(pdir: Path, ref: data.Reference, model, cell: str):
             or tuple(ga.shape) != (int(expect[-1]), c.gene_layers, c.n_heads)):
         raise InputError(f"attention.zarr (gene_attention {tuple(ga.shape)}) does not match the reference's "
                          f"windows and the checkpoint's {c.gene_layers} layers x {c.n_heads} heads",
-                         path=pdir / "attention.zarr", fix=fix)
-    expr = pd.read_csv(pdir / "expression.tsv", sep="\t")
+                         path=files["attention"], fix=fix)
+    expr = pd.read_csv(files["expression"], sep="\t")
     if ("predicted_log1p" not in expr.columns or len(expr) != ref.n_gene
             or not np.array_equal(expr["gene_id"].astype(str).to_numpy(),
                                   ref.genes["gene_id"].astype(str).to_numpy())):
         raise InputError("expression.tsv does not list the reference's genes in order",
-                         path=pdir / "expression.tsv", fix=fix)
+                         path=files["expression"], fix=fix)
     return emb, ga, offsets, expr["predicted_log1p"].to_numpy(np.float64)
 
 
@@ -302,7 +303,7 @@ def _check_embeddings(model, cell: data.CellInputs, emb, device, pdir: Path, n: 
     if err > 0.05:
         raise InputError(f"element_embeddings.npy does not match this checkpoint on these features "
                          f"(relative difference {err:.3g} on {len(rows)} recomputed cCREs)",
-                         path=pdir / "element_embeddings.npy",
+                         path=predict_outputs(pdir)["embeddings"],
                          fix="point --predict-dir at the predictions of this checkpoint and cell type, "
                              "or rerun predict")
 
@@ -450,7 +451,7 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
         tol = 0.05 + 0.02 * np.abs(stored_pred[have])
         if np.any(diff > tol):
             raise InputError(f"the checkpoint predicts differently from expression.tsv (max |difference| "
-                             f"{diff.max():.3g})", path=pdir / "expression.tsv",
+                             f"{diff.max():.3g})", path=predict_outputs(pdir)["expression"],
                              fix="point --predict-dir at the predictions of this checkpoint and cell type")
 
     all_scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
@@ -512,16 +513,20 @@ def add_cli(sub) -> None:
     p.add_argument("--cell", required=True, help="cell type name (CellType column)")
     p.add_argument("--out-tsv", required=True, help="output links.tsv.gz (its tabix index .tbi is written next to it)")
     p.add_argument("--out-bedpe", required=True, help="output links.bedpe.gz")
-    p.add_argument("--bedpe-threshold", type=float, default=_D["bedpe_threshold"],
-                   help="quantile of Score above which a link goes into the BEDPE (default %(default)s)")
-    p.add_argument("--isp-exact-max", type=int, default=_D["isp_exact_max"],
-                   help="exact ISP for every pair when there are at most this many pairs; otherwise a "
-                        "first-order estimate plus about this many exact passes in all (default %(default)s)")
+    add_config_argument(p, "links")
+    p.add_argument("--bedpe-threshold", type=float,
+                   help=f"links.bedpe_threshold: quantile of Score above which a link goes into the BEDPE "
+                        f"(default {_D['bedpe_threshold']})")
+    p.add_argument("--isp-exact-max", type=int,
+                   help="links.isp_exact_max: exact ISP for every pair when there are at most this many pairs; "
+                        "otherwise a first-order estimate plus about this many exact passes in all "
+                        f"(default {_D['isp_exact_max']})")
     p.add_argument("--isp-top-k", type=int, default=None,
                    help="exact ISP passes per gene in first-order mode (default: isp-exact-max // genes)")
-    p.add_argument("--isp-tracks", default=_D["isp_tracks"],
-                   help="tracks the perturbation sets to zero: 'crispri' (default: accessibility, binding and "
-                        "active marks; see ISP_TRACK_SETS), 'all', or comma-separated track names")
+    p.add_argument("--isp-tracks",
+                   help="links.isp_tracks: tracks the perturbation sets to zero: 'crispri' (accessibility, "
+                        "binding and active marks; see ISP_TRACK_SETS), 'all', or comma-separated track names "
+                        f"(default {_D['isp_tracks']})")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--batch-genes", type=int, default=8, help="genes per gradient pass")
     p.add_argument("--element-batch", type=int, default=256, help="cCREs per stage-1 batch")
@@ -529,8 +534,11 @@ def add_cli(sub) -> None:
 
 
 def _cli(args) -> int:
+    cfg = stage_settings(args.config, "links", {"bedpe_threshold": args.bedpe_threshold,
+                                                "isp_exact_max": args.isp_exact_max, "isp_tracks": args.isp_tracks})
     links(checkpoint=args.checkpoint, reference=args.reference, features=args.features,
           predict_dir=args.predict_dir, cell=args.cell, out_tsv=args.out_tsv, out_bedpe=args.out_bedpe,
-          bedpe_quantile=args.bedpe_threshold, isp_exact_max=args.isp_exact_max, isp_top_k=args.isp_top_k,
-          isp_tracks_spec=args.isp_tracks, device=args.device, batch_genes=args.batch_genes, element_batch=args.element_batch)
+          bedpe_quantile=cfg["bedpe_threshold"], isp_exact_max=cfg["isp_exact_max"], isp_top_k=args.isp_top_k,
+          isp_tracks_spec=cfg["isp_tracks"], device=args.device, batch_genes=args.batch_genes,
+          element_batch=args.element_batch)
     return 0

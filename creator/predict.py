@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from creator import data
-from creator.config import section_defaults
+from creator.config import add_config_argument, section_defaults, stage_settings
 from creator.errors import InputError
+from creator.formats import predict_outputs
 from creator.inference import AttentionWriter, encode_range, load_model, predict_genes, resolve_device
 from creator.io import atomic_path, write_tsv
 
@@ -55,7 +56,8 @@ def predict(*, checkpoint: str | Path, reference: str | Path, features: str | Pa
     d = model.config.d_model
 
     # stage 1: every cCRE once, streamed into a memory-mapped .npy
-    emb_path = out / "element_embeddings.npy"
+    files = predict_outputs(out)
+    emb_path = files["embeddings"]
     with atomic_path(emb_path) as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(ref.n_ccre, d))
         encode_range(model, inputs, 0, ref.n_ccre, device=dev, element_batch=element_batch, bf16=bf16, out=mm)
@@ -66,7 +68,7 @@ def predict(*, checkpoint: str | Path, reference: str | Path, features: str | Pa
     # stage 2: every gene, streaming attention when asked
     emb = np.load(emb_path, mmap_mode="r")
     if attention:
-        with atomic_path(out / "attention.zarr") as att_tmp:
+        with atomic_path(files["attention"]) as att_tmp:
             writer = AttentionWriter(att_tmp, ref, n_layers=model.config.gene_layers,
                                      n_heads=model.config.n_heads, cell=cell,
                                      element_attention=element_attention, element_resolution=element_resolution)
@@ -83,7 +85,7 @@ def predict(*, checkpoint: str | Path, reference: str | Path, features: str | Pa
                           "n_elements": ref.window_sizes, "predicted_log1p": pred})
     if inputs.targets is not None:
         table["observed_log1p"] = inputs.targets
-    tsv = out / "expression.tsv"
+    tsv = files["expression"]
     write_tsv(table, tsv, float_format="%.6g", na_rep="NA")
     log.info("%s: predicted %d genes -> %s", cell, len(table), tsv)
     return table
@@ -101,15 +103,19 @@ def add_cli(sub) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--targets", help="the cell type's targets parquet (adds observed_log1p)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-genes", type=int, default=_D["batch_genes"], help="genes per stage-2 batch")
-    p.add_argument("--element-batch", type=int, default=_D["element_batch"], help="cCREs per stage-1 batch")
+    add_config_argument(p, "predict and tads")
+    p.add_argument("--batch-genes", type=int, help=f"predict.batch_genes: genes per stage-2 batch (default {_D['batch_genes']})")
+    p.add_argument("--element-batch", type=int,
+                   help=f"predict.element_batch: cCREs per stage-1 batch (default {_D['element_batch']})")
     p.add_argument("--attention", action="store_true", help="write attention.zarr")
     p.add_argument("--no-element-attention", action="store_true",
                    help="with --attention, skip the (large) element-element attention")
     p.add_argument("--element-resolution", type=int, default=None, metavar="BP",
                    help="with --attention, store the element-element attention binned at BP (the tads "
-                        "stage's resolution) instead of every window's E x E matrix")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA (faster, ~1e-2 error)")
+                        "stage's resolution) instead of every window's E x E matrix (with --config: "
+                        "tads.resolution_bp when predict.bin_element_attention)")
+    p.add_argument("--bf16", action="store_true", default=None,
+                   help="predict.bf16: bf16 autocast on CUDA (faster, ~1e-2 error)")
     p.set_defaults(func=_cli)
 
 
@@ -117,9 +123,14 @@ def _cli(args) -> int:
     for name in ("batch_genes", "element_batch", "element_resolution"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1", fix="give a positive integer")
+    cfg = stage_settings(args.config, "predict", {"batch_genes": args.batch_genes,
+                                                  "element_batch": args.element_batch, "bf16": args.bf16})
+    resolution = args.element_resolution
+    if resolution is None and args.config and cfg["bin_element_attention"]:
+        resolution = stage_settings(args.config, "tads")["resolution_bp"]
     predict(checkpoint=args.checkpoint, reference=args.reference, features=args.features, cell=args.cell,
-            out=args.out, targets=args.targets, device=args.device, batch_genes=args.batch_genes,
-            element_batch=args.element_batch, attention=args.attention,
-            element_attention=not args.no_element_attention, element_resolution=args.element_resolution,
-            bf16=args.bf16)
+            out=args.out, targets=args.targets, device=args.device, batch_genes=cfg["batch_genes"],
+            element_batch=cfg["element_batch"], attention=args.attention,
+            element_attention=not args.no_element_attention, element_resolution=resolution,
+            bf16=cfg["bf16"])
     return 0

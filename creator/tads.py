@@ -112,8 +112,9 @@ import numpy as np
 import pandas as pd
 
 from creator import data
-from creator.config import section_defaults
+from creator.config import add_config_argument, section_defaults, stage_settings
 from creator.errors import InputError
+from creator.formats import predict_outputs
 from creator.inference import (BandAccumulator, binned_block, iter_gene_attention, load_model,
                                open_element_attention, window_bin_span)
 from creator.io import atomic_path, read_chrom_sizes, write_bigwig
@@ -264,7 +265,7 @@ def element_insulation(checkpoint: str | Path, predict_dir: str | Path, referenc
     ins = model.gene.insulation
     if ins is None:
         return None
-    path = Path(predict_dir) / "element_embeddings.npy"
+    path = predict_outputs(predict_dir)["embeddings"]
     fix = "run the predict stage for this cell type with this checkpoint"
     if not path.exists():
         raise InputError("element embeddings not found", path=path, fix=fix)
@@ -504,7 +505,7 @@ def tads(*, reference: str | Path, predict_dir: str | Path, chrom_sizes: str | P
 
     if offsets is None and int(arr.attrs["resolution"]) != resolution:
         raise InputError(f"the attention store was binned at {int(arr.attrs['resolution'])} bp during predict, "
-                         f"not at --resolution {resolution}", path=Path(predict_dir) / "attention.zarr",
+                         f"not at --resolution {resolution}", path=predict_outputs(predict_dir)["attention"],
                          fix=f"give --resolution {int(arr.attrs['resolution'])}, or rerun predict with "
                              f"--element-resolution {resolution} (or without it, for the full store)")
 
@@ -704,30 +705,39 @@ def summits(r: np.ndarray, c: np.ndarray, value: np.ndarray, radius: int) -> np.
     return keep
 
 
+#: tads settings of the config (key -> command-line flag dest)
+_TADS_FLAGS = {"resolution_bp": "resolution", "window_bins": "window_bins", "min_prominence": "min_prominence",
+               "loop_oe": "loop_oe", "loop_min_distance": "loop_min_distance", "boundaries_from": "boundaries_from",
+               "barrier_prominence": "barrier_prominence", "barrier_distance_bins": "barrier_distance_bins"}
+
+
 def add_cli(sub) -> None:
     _D = section_defaults("tads")  # the config schema's defaults
     p = sub.add_parser("tads", help="attention map (cooler), insulation, boundaries and loops",
                        description=__doc__.split("\n\n")[0],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_argument(p, "tads and reference")
     p.add_argument("--reference", required=True, help="reference directory (results/reference)")
     p.add_argument("--predict-dir", required=True, help="predict output directory with attention.zarr")
     p.add_argument("--cell", required=True, help="cell type name (checked against the attention store)")
     p.add_argument("--chrom-sizes", required=True, help="chrom.sizes of the reference's assembly")
-    p.add_argument("--resolution", type=int, default=_D["resolution_bp"], help="bin size in bp (default %(default)s)")
+    p.add_argument("--resolution", type=int, help=f"tads.resolution_bp: bin size in bp (default {_D['resolution_bp']})")
     p.add_argument("--out-mcool", required=True, help="output .mcool (resolutions from --resolution up to 1 Mb)")
-    p.add_argument("--assembly", help="genome assembly recorded in the .mcool (genome-assembly; e.g. hg38)")
+    p.add_argument("--assembly", help="reference.assembly recorded in the .mcool (genome-assembly; e.g. hg38)")
     p.add_argument("--out-insulation", required=True, help="output insulation bedGraph (covered bins only)")
     p.add_argument("--out-insulation-bw", help="output insulation bigWig (covered bins only)")
     p.add_argument("--out-boundaries", required=True, help="output boundaries BED")
     p.add_argument("--out-loops", required=True, help="output loops BEDPE")
-    p.add_argument("--window-bins", type=int, default=_D["window_bins"], help="insulation diamond size in bins (default %(default)s)")
-    p.add_argument("--min-prominence", type=float, default=_D["min_prominence"],
-                   help="minimum boundary prominence in log2 insulation units (default %(default)s)")
+    p.add_argument("--window-bins", type=int,
+                   help=f"tads.window_bins: insulation diamond size in bins (default {_D['window_bins']})")
+    p.add_argument("--min-prominence", type=float,
+                   help="tads.min_prominence: minimum boundary prominence in log2 insulation units "
+                        f"(default {_D['min_prominence']})")
     p.add_argument("--min-coverage", type=float, default=0.5,
                    help="fraction of a diamond's pixels that must be covered, else NaN (default 0.5)")
-    p.add_argument("--loop-oe", type=float, default=_D["loop_oe"], help="minimum observed/expected for a loop (default %(default)s)")
-    p.add_argument("--loop-min-distance", type=int, default=_D["loop_min_distance"],
-                   help="minimum loop anchor distance in bp (default %(default)s)")
+    p.add_argument("--loop-oe", type=float, help=f"tads.loop_oe: minimum observed/expected for a loop (default {_D['loop_oe']})")
+    p.add_argument("--loop-min-distance", type=int,
+                   help=f"tads.loop_min_distance: minimum loop anchor distance in bp (default {_D['loop_min_distance']})")
     p.add_argument("--loop-min-count", type=int, default=1,
                    help="minimum (element pair, window) contributions of a loop pixel (default 1)")
     p.add_argument("--loop-radius", type=int, default=2,
@@ -735,24 +745,27 @@ def add_cli(sub) -> None:
     p.add_argument("--checkpoint", help="the model checkpoint (for the learned-insulation barrier track)")
     p.add_argument("--out-barrier", help="output barrier bedGraph (needs --checkpoint)")
     p.add_argument("--out-barrier-bw", help="output barrier bigWig (needs --checkpoint)")
-    p.add_argument("--boundaries-from", choices=BOUNDARY_SOURCES, default=_D["boundaries_from"],
-                   help="call boundaries from the attention insulation or the learned barrier; auto "
-                        "(default): the barrier when the checkpoint has learned insulation")
-    p.add_argument("--barrier-prominence", type=float, default=_D["barrier_prominence"],
-                   help="minimum barrier peak prominence, in units of the mean occupied bin (default %(default)s)")
-    p.add_argument("--barrier-distance-bins", type=int, default=_D["barrier_distance_bins"],
-                   help="minimum bins between two barrier boundaries (default %(default)s)")
+    p.add_argument("--boundaries-from", choices=BOUNDARY_SOURCES,
+                   help="tads.boundaries_from: call boundaries from the attention insulation or the learned "
+                        f"barrier; auto: the barrier when the checkpoint has learned insulation (default {_D['boundaries_from']})")
+    p.add_argument("--barrier-prominence", type=float,
+                   help="tads.barrier_prominence: minimum barrier peak prominence, in units of the mean occupied "
+                        f"bin (default {_D['barrier_prominence']})")
+    p.add_argument("--barrier-distance-bins", type=int,
+                   help=f"tads.barrier_distance_bins: minimum bins between two barrier boundaries (default {_D['barrier_distance_bins']})")
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
+    cfg = stage_settings(args.config, "tads", {k: getattr(args, v) for k, v in _TADS_FLAGS.items()})
+    assembly = args.assembly or (stage_settings(args.config, "reference")["assembly"] if args.config else None)
     tads(reference=args.reference, predict_dir=args.predict_dir, chrom_sizes=args.chrom_sizes,
          out_mcool=args.out_mcool, out_insulation=args.out_insulation, out_boundaries=args.out_boundaries,
-         out_insulation_bw=args.out_insulation_bw, out_barrier_bw=args.out_barrier_bw, assembly=args.assembly,
-         out_loops=args.out_loops, cell=args.cell, resolution=args.resolution, window_bins=args.window_bins,
-         min_prominence=args.min_prominence, min_coverage=args.min_coverage, loop_oe=args.loop_oe,
-         loop_min_distance=args.loop_min_distance, loop_min_count=args.loop_min_count,
+         out_insulation_bw=args.out_insulation_bw, out_barrier_bw=args.out_barrier_bw, assembly=assembly,
+         out_loops=args.out_loops, cell=args.cell, resolution=cfg["resolution_bp"], window_bins=cfg["window_bins"],
+         min_prominence=cfg["min_prominence"], min_coverage=args.min_coverage, loop_oe=cfg["loop_oe"],
+         loop_min_distance=cfg["loop_min_distance"], loop_min_count=args.loop_min_count,
          loop_radius=args.loop_radius, checkpoint=args.checkpoint, out_barrier=args.out_barrier,
-         boundaries_from=args.boundaries_from, barrier_prominence=args.barrier_prominence,
-         barrier_distance_bins=args.barrier_distance_bins)
+         boundaries_from=cfg["boundaries_from"], barrier_prominence=cfg["barrier_prominence"],
+         barrier_distance_bins=cfg["barrier_distance_bins"])
     return 0

@@ -26,11 +26,8 @@ rule links:
     params:
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
         predict=lambda wc, input: os.path.dirname(input.expression),
-        threshold=config["links"]["bedpe_threshold"],
-        isp_exact_max=config["links"]["isp_exact_max"],
-        isp_tracks=config["links"]["isp_tracks"],
+        config=stage_config("links"),
     shell:
         "python -m creator --log {log:q} links --checkpoint {input.checkpoint:q} --reference {params.reference:q}"
         " --features {input.features:q} --predict-dir {params.predict:q} --cell {wildcards.cell}"
-        " --out-tsv {output.tsv:q} --out-bedpe {output.bedpe:q} --bedpe-threshold {params.threshold}"
-        " --isp-exact-max {params.isp_exact_max} --isp-tracks {params.isp_tracks:q}"
+        " --out-tsv {output.tsv:q} --out-bedpe {output.bedpe:q} --config {params.config:q}"

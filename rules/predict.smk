@@ -24,12 +24,8 @@ rule predict:
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
         out=lambda wc, output: os.path.dirname(output.expression),
         targets=lambda wc, input: optional_arg("--targets", input.targets[0] if input.targets else ""),
-        batch_genes=config["predict"]["batch_genes"],
-        element_batch=config["predict"]["element_batch"],
-        bf16="--bf16" if config["predict"]["bf16"] else "",
-        binned=optional_arg("--element-resolution", TAD_RES if config["predict"]["bin_element_attention"] else ""),
+        config=stage_config("predict", "tads"),
     shell:
         "python -m creator --log {log:q} predict --checkpoint {input.checkpoint:q} --reference {params.reference:q}"
         " --features {input.features:q} --cell {wildcards.cell} --out {params.out:q} {params.targets}"
-        " --batch-genes {params.batch_genes} --element-batch {params.element_batch} {params.bf16} --attention"
-        " {params.binned}"
+        " --config {params.config:q} --attention"

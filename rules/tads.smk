@@ -26,22 +26,11 @@ rule tads:
     params:
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
         predict=lambda wc, input: os.path.dirname(input.expression),
-        resolution=TAD_RES,
-        assembly=config["reference"]["assembly"],
-        window_bins=config["tads"]["window_bins"],
-        prominence=config["tads"]["min_prominence"],
-        loop_oe=config["tads"]["loop_oe"],
-        loop_min_distance=config["tads"]["loop_min_distance"],
-        boundaries_from=config["tads"]["boundaries_from"],
-        barrier_prominence=config["tads"]["barrier_prominence"],
-        barrier_distance=config["tads"]["barrier_distance_bins"],
+        config=stage_config("tads", "reference"),
     shell:
         "python -m creator --log {log:q} tads --reference {params.reference:q} --predict-dir {params.predict:q}"
-        " --cell {wildcards.cell} --chrom-sizes {input.chrom_sizes:q} --resolution {params.resolution}"
-        " --window-bins {params.window_bins} --min-prominence {params.prominence} --loop-oe {params.loop_oe}"
-        " --loop-min-distance {params.loop_min_distance} --out-mcool {output.mcool:q} --assembly {params.assembly:q}"
+        " --cell {wildcards.cell} --chrom-sizes {input.chrom_sizes:q} --config {params.config:q}"
+        " --out-mcool {output.mcool:q}"
         " --out-insulation {output.insulation:q} --out-insulation-bw {output.insulation_bw:q}"
         " --out-boundaries {output.boundaries:q} --out-loops {output.loops:q} --checkpoint {input.checkpoint:q}"
         " --out-barrier {output.barrier:q} --out-barrier-bw {output.barrier_bw:q}"
-        " --boundaries-from {params.boundaries_from} --barrier-prominence {params.barrier_prominence}"
-        " --barrier-distance-bins {params.barrier_distance}"

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from creator.errors import InputError
+from creator.formats import predict_outputs
 
 __all__ = ["AttentionWriter", "read_gene_attention", "read_element_attention", "open_element_attention",
            "iter_gene_attention", "float16_rounded", "binned_block", "BandAccumulator", "window_bin_span",
@@ -163,7 +164,7 @@ def open_element_attention(predict_dir: str | Path, reference, cell: str | None 
     predict (:class:`ElementAttentionBinner`)."""
     import zarr
 
-    path = Path(predict_dir) / "attention.zarr"
+    path = predict_outputs(predict_dir)["attention"]
     fix = ("run the predict stage with attention (creator predict ... --attention, without "
            "--no-element-attention) for this cell type and reference")
     if not path.exists():
