@@ -117,6 +117,7 @@ from creator.errors import InputError
 from creator.formats import predict_outputs
 from creator.inference import (BandAccumulator, binned_block, iter_gene_attention, load_model,
                                open_element_attention, window_bin_span)
+from creator.insulation import DiamondInsulation, call_boundaries
 from creator.io import atomic_path, read_chrom_sizes, write_bigwig
 
 log = logging.getLogger(__name__)
@@ -156,33 +157,23 @@ def _chrom_pixels(parts: list[tuple[np.ndarray, ...]], st: _ChromStats, bin_offs
 
 @dataclass
 class _ChromStats:
-    """Per-chromosome running sums fed by the pixel stream."""
+    """Per-chromosome running sums fed by the pixel stream: the diamond insulation
+    (:class:`creator.insulation.DiamondInsulation`) and the distance-decay expected values."""
 
     n_bins: int
     window: int
     ignore_diags: int
-    diam_sum: np.ndarray = field(init=False)
-    diam_n: np.ndarray = field(init=False)
+    diamonds: DiamondInsulation = field(init=False)
     exp_sum: dict = field(default_factory=dict)
     exp_n: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.diam_sum = np.zeros(self.n_bins + 1, np.float64)
-        self.diam_n = np.zeros(self.n_bins + 1, np.float64)
+        self.diamonds = DiamondInsulation(self.n_bins, self.window, self.ignore_diags)
 
     def add(self, r: np.ndarray, c: np.ndarray, value: np.ndarray) -> None:
         """Local bin ids ``r <= c`` and pixel means."""
-        w = self.window
+        self.diamonds.add(r, c, value)
         d = c - r
-        sel = (d >= max(1, self.ignore_diags)) & (d <= 2 * w - 2)
-        rs, cs, vs = r[sel], c[sel], value[sel]
-        # pixel (r, c) lies in the diamonds of bins k in [max(r, c-w+1), min(c, r+w-1)]
-        k_lo = np.maximum(rs, cs - w + 1)
-        k_hi = np.minimum(cs, rs + w - 1) + 1
-        np.add.at(self.diam_sum, k_lo, vs)
-        np.add.at(self.diam_sum, k_hi, -vs)
-        np.add.at(self.diam_n, k_lo, 1.0)
-        np.add.at(self.diam_n, k_hi, -1.0)
         pos = d >= 1
         if pos.any():
             db = pixel_distance_bin(d[pos])
@@ -192,60 +183,11 @@ class _ChromStats:
                 self.exp_sum[int(b)] = self.exp_sum.get(int(b), 0.0) + float(sums[b])
                 self.exp_n[int(b)] = self.exp_n.get(int(b), 0) + int(ns[b])
 
-    def diamond_size(self) -> np.ndarray:
-        """Number of pixels of each bin's diamond inside the chromosome (ignoring coverage)."""
-        w, n = self.window, self.n_bins
-        k = np.arange(n)
-        out = np.zeros(n, np.float64)
-        # count pairs (r, c), k-w < r <= k <= c < k+w, clipped to [0, n), with c - r >= g
-        g = max(1, self.ignore_diags)
-        r_lo = np.maximum(0, k - w + 1)
-        c_hi = np.minimum(n - 1, k + w - 1)
-        for dr in range(w):  # r = k - dr
-            r = k - dr
-            ok = r >= r_lo
-            # c in [max(k, r + g), c_hi]
-            lo = np.maximum(k, r + g)
-            out += np.where(ok, np.clip(c_hi - lo + 1, 0, None), 0)
-        return out
-
     def insulation(self, min_coverage: float) -> np.ndarray:
-        s = np.cumsum(self.diam_sum)[:self.n_bins]
-        n = np.round(np.cumsum(self.diam_n)[:self.n_bins])
-        size = self.diamond_size()
-        ok = (n > 0) & (size > 0) & (n >= min_coverage * size)
-        mean = np.full(self.n_bins, np.nan)
-        mean[ok] = s[ok] / n[ok]
-        if not ok.any():
-            return mean
-        chrom_mean = float(np.mean(mean[ok]))
-        eps = 1e-3 * chrom_mean if chrom_mean > 0 else 1e-12
-        out = np.full(self.n_bins, np.nan)
-        out[ok] = np.log2((np.maximum(mean[ok], 0.0) + eps) / (chrom_mean + eps))
-        return out
+        return self.diamonds.scores(min_coverage)
 
     def expected(self) -> dict[int, float]:
         return {b: self.exp_sum[b] / self.exp_n[b] for b in self.exp_n if self.exp_n[b] > 0}
-
-
-def call_boundaries(insulation: np.ndarray, min_prominence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Bins of the local minima of ``insulation`` (NaN splits runs) with prominence >= threshold:
-    ``(bins, prominences)`` sorted by bin."""
-    from scipy.signal import find_peaks
-
-    x = np.asarray(insulation, dtype=np.float64)
-    finite = np.isfinite(x)
-    bins, proms = [], []
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(np.int8), [0]])))
-    for a, b in zip(edges[::2], edges[1::2]):
-        if b - a < 3:
-            continue
-        peaks, props = find_peaks(-x[a:b], prominence=min_prominence)
-        bins.append(peaks + a)
-        proms.append(props["prominences"])
-    if not bins:
-        return np.zeros(0, np.int64), np.zeros(0, np.float64)
-    return np.concatenate(bins).astype(np.int64), np.concatenate(proms)
 
 
 # ---------------------------------------------------------------------------------------------
