@@ -11,6 +11,15 @@
   are removed when the file is fetched again.
 * Transient failures (connection errors, timeouts, HTTP 5xx and 429, bodies shorter than their
   Content-Length) are retried with exponential backoff; other HTTP 4xx are final.
+* A broken HTTP transfer is resumed where it stopped: the partial file is kept between the
+  attempts of one :func:`fetch` and the next request asks for the rest (``Range: bytes=N-``, with
+  ``If-Range`` when the server gave an ETag or Last-Modified). A ``206`` whose ``Content-Range``
+  starts at N is appended; a server that ignores Range (``200``) or answers another range starts
+  the file over. The md5 is that of the whole file, as without resuming.
+* Before the body is written, the free space of the destination's file system is checked against
+  the bytes still to come (``Content-Length``); too little is a final error naming the sizes.
+* Files of ``progress_bytes`` (100 MB) or more log their progress every 10 % or 30 s.
+* Redirects (e.g. ENCODE's ``@@download`` 307 to its file store) are followed, Range included.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 import urllib.error
 import urllib.parse
@@ -37,6 +47,9 @@ log = logging.getLogger(__name__)
 CHUNK = 1 << 20  # 1 MiB
 USER_AGENT = "creator-workflow-download/0.1"
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+PROGRESS_BYTES = 100 * 10**6  # files this large log their progress
+PROGRESS_EVERY_S = 30.0
+_CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _MD5_FIX = ("check the md5 in the sample sheet / config, or the source file is corrupt or "
             "truncated (fetch it again or from another mirror)")
 
@@ -203,35 +216,173 @@ def _fetch_local(src: Path, out: IO[bytes], h) -> None:
         raise DownloadError(f"{src}: cannot read: {exc}") from exc
 
 
-def _fetch_http(url: str, out: IO[bytes], h, timeout_s: float) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+class _Part:
+    """The temporary file of one fetch: open handle, md5 of what it holds, its size."""
+
+    def __init__(self, path: Path, out: IO[bytes]):
+        self.path = path
+        self.out = out
+        self.h = hashlib.md5()
+        self.size = 0
+        self.total: int | None = None  # the whole file's size, once a response said it
+        self.validator: str | None = None  # ETag / Last-Modified of the first response (If-Range)
+        self.ranges = True  # False once the server answered a Range request wrongly
+
+    def restart(self) -> None:
+        """Start the file over (the server sent the whole file, or a range we cannot use)."""
+        self.out.seek(0)
+        self.out.truncate()
+        self.h = hashlib.md5()
+        self.size = 0
+
+    def sync(self) -> None:
+        """Cut what a failed write may have left past the verified bytes."""
+        self.out.seek(self.size)
+        self.out.truncate()
+
+    def write(self, block: bytes) -> None:
+        try:
+            self.out.write(block)
+        except OSError as exc:  # disk full, quota, I/O error: not a network hiccup
+            raise DownloadError(
+                f"cannot write {self.path}: {exc}. Fix: free space on that file system or point "
+                "download.dir in the config at one with room") from exc
+        self.h.update(block)
+        self.size += len(block)
+
+
+class _Progress:
+    """Log ``label``'s progress every 10 % or ``every_s`` seconds (files of ``min_bytes`` or more)."""
+
+    def __init__(self, label: str, start: int, total: int | None, min_bytes: int,
+                 every_s: float = PROGRESS_EVERY_S, clock: Callable[[], float] = time.monotonic):
+        self.label, self.start, self.total = label, start, total
+        self.on = total is not None and total >= min_bytes
+        self.every_s, self.clock = every_s, clock
+        self.t0 = self.last_t = clock()
+        self.next_pct = 10 * (self._pct(start) // 10 + 1) if total else 0
+
+    def _pct(self, done: int) -> int:
+        return int(100 * done / self.total) if self.total else 0
+
+    def update(self, done: int) -> None:
+        if not self.on:
+            return
+        now = self.clock()
+        pct = self._pct(done)
+        if pct < self.next_pct and now - self.last_t < self.every_s:
+            return
+        self.next_pct = 10 * (pct // 10 + 1)
+        self.last_t = now
+        rate = (done - self.start) / 1e6 / max(now - self.t0, 1e-9)
+        log.info("%s: %d of %d bytes (%.1f of %.1f MB, %d%%), %.1f MB/s", self.label, done,
+                 self.total, done / 1e6, self.total / 1e6, pct, rate)
+
+
+def _check_space(url: str, dest: Path, part: Path, need: int) -> None:
+    """Fail (for good) when ``part``'s file system has less than ``need`` bytes free."""
+    free = shutil.disk_usage(part.parent).free
+    if need > free:
+        raise DownloadError(
+            f"{url}: not enough disk space for {dest}: {need} bytes ({need / 1e9:.2f} GB) still to "
+            f"download, {free} bytes ({free / 1e9:.2f} GB) free in {part.parent}. Fix: free at least "
+            f"{(need - free) / 1e9:.2f} GB there, or point download.dir in the config at a file "
+            "system with room")
+
+
+def _int_header(value: str | None) -> int | None:
+    return int(value) if value is not None and value.strip().isdigit() else None
+
+
+def _fetch_http(url: str, dest: Path, part: _Part, timeout_s: float, progress_bytes: int) -> None:
+    """One request: the whole file, or (``part`` not empty) the rest of it via Range."""
+    headers = {"User-Agent": USER_AGENT}
+    offset = part.size if part.ranges else 0
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        if part.validator:
+            headers["If-Range"] = part.validator
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as resp:
-            length = resp.headers.get("Content-Length")
-            expected = int(length) if length is not None and length.strip().isdigit() else None
-            n = _copy_stream(resp, out, h)
+            length = _int_header(resp.headers.get("Content-Length"))
+            if resp.status == 206:
+                start, total = _content_range(resp.headers.get("Content-Range"))
+                if start != offset or (part.total is not None and total not in (None, part.total)):
+                    part.ranges = False
+                    part.restart()
+                    raise _Transient(f"asked for bytes {offset}- and got Content-Range "
+                                     f"{resp.headers.get('Content-Range')!r}; starting over")
+                log.info("%s: resuming at byte %d of %s", url, offset, total or part.total or "?")
+                part.total = total or part.total
+            else:  # 200: the whole file (a server that ignores Range included)
+                if offset:
+                    log.info("%s: the server sent the whole file, not bytes %d-; starting over",
+                             url, offset)
+                part.restart()
+                part.total = length
+                part.validator = _validator(resp.headers)
+            part.sync()
+            if length is not None:
+                _check_space(url, dest, part.path, length)
+            expected = part.total if part.total is not None else (
+                None if length is None else part.size + length)  # the whole file's size
+            progress = _Progress(str(dest), part.size, part.total or expected, progress_bytes)
+            while block := resp.read(CHUNK):
+                part.write(block)
+                progress.update(part.size)
     except urllib.error.HTTPError as exc:
         exc.close()  # the error carries the open response
         if exc.code >= 500 or exc.code == 429:
             raise _Transient(f"HTTP {exc.code} {exc.reason}") from exc
+        if exc.code == 416 and offset:  # our range is past the server's end: the file changed
+            part.ranges = False
+            part.restart()
+            raise _Transient(f"HTTP 416 for bytes {offset}-; starting over") from exc
         raise DownloadError(f"HTTP {exc.code} {exc.reason} for {url}. Fix: check the URL "
                             "(and access rights) in the sample sheet / config") from exc
     except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets
         reason = getattr(exc, "reason", None) or exc
         raise _Transient(f"{type(exc).__name__}: {reason}") from exc
-    if expected is not None and n != expected:
-        raise _Transient(f"truncated body: got {n} of {expected} bytes")
+    if expected is not None and part.size != expected:
+        raise _Transient(f"truncated body: got {part.size} of {expected} bytes")
+
+
+def _content_range(value: str | None) -> tuple[int | None, int | None]:
+    """(first byte, total size or None) of a ``Content-Range: bytes a-b/n``; (None, None) if unreadable."""
+    m = _CONTENT_RANGE_RE.match(value or "")
+    if not m:
+        return None, None
+    return int(m.group(1)), None if m.group(3) == "*" else int(m.group(3))
+
+
+def _validator(headers) -> str | None:
+    """What ``If-Range`` may name: a strong ETag, else Last-Modified."""
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return headers.get("Last-Modified")
+
+
+def _discard(dest: Path) -> None:
+    """Nothing unverified may stay at ``dest`` (an older copy included), nor its sidecars."""
+    dest.unlink(missing_ok=True)
+    _sidecar(dest).unlink(missing_ok=True)
+    _source_sidecar(dest).unlink(missing_ok=True)
 
 
 def fetch(url: str, dest: str | Path, *, md5: str | None = None, retries: int = 4,
           backoff_s: float = 1.0, timeout_s: float = 60.0,
-          sleep: Callable[[float], object] = time.sleep) -> Path:
+          sleep: Callable[[float], object] = time.sleep,
+          progress_bytes: int = PROGRESS_BYTES) -> Path:
     """Fetch ``url`` to ``dest`` atomically, check ``md5``, write ``dest.md5``; return ``dest``.
 
     ``url`` is http://, https://, file:// or a plain path. A ``dest`` that already verifies
     (against ``md5``, or without it against its ``.md5`` sidecar) is returned untouched.
-    Transient failures are retried ``retries`` times, sleeping ``backoff_s * 2**attempt``.
-    Raises :class:`DownloadError` for final failures and md5 mismatches.
+    Transient failures are retried ``retries`` times, sleeping ``backoff_s * 2**attempt``; an
+    HTTP transfer that broke off is resumed from where it stopped (Range request). Files of
+    ``progress_bytes`` or more log their progress. Raises :class:`DownloadError` for final
+    failures (md5 mismatch, HTTP 4xx, too little disk space).
     """
     url = str(url)
     dest = Path(dest)
@@ -251,42 +402,40 @@ def fetch(url: str, dest: str | Path, *, md5: str | None = None, retries: int = 
     tmp = dest.with_name(f".{dest.name}.part.{os.getpid()}")
     attempts = retries + 1 if local is None else 1
     try:
-        for attempt in range(attempts):
-            h = hashlib.md5()
-            try:
-                with open(tmp, "wb") as out:
+        with open(tmp, "wb") as out:
+            part = _Part(tmp, out)
+            for attempt in range(attempts):
+                try:
                     if local is not None:
-                        _fetch_local(local, out, h)
+                        if local.is_file():
+                            _check_space(url, dest, tmp, local.stat().st_size)
+                        _fetch_local(local, out, part.h)
                     else:
-                        _fetch_http(url, out, h, timeout_s)
+                        _fetch_http(url, dest, part, timeout_s, progress_bytes)
                     out.flush()
                     os.fsync(out.fileno())
-                break
-            except _Transient as exc:
-                if attempt + 1 >= attempts:
-                    raise DownloadError(
-                        f"{url}: giving up after {attempts} attempt(s); last error: {exc}. "
-                        "Fix: check the network / server, or raise download.retries (now "
-                        f"{retries}) or download.timeout_s (now {timeout_s:g}) in the config"
-                    ) from exc
-                delay = backoff_s * 2 ** attempt
-                log.warning("%s: attempt %d/%d failed (%s); retrying in %.3g s",
-                            url, attempt + 1, attempts, exc, delay)
-                sleep(delay)
+                    break
+                except _Transient as exc:
+                    if attempt + 1 >= attempts:
+                        raise DownloadError(
+                            f"{url}: giving up after {attempts} attempt(s); last error: {exc}. "
+                            "Fix: check the network / server, or raise download.retries (now "
+                            f"{retries}) or download.timeout_s (now {timeout_s:g}) in the config"
+                        ) from exc
+                    delay = backoff_s * 2 ** attempt
+                    kept = f"; {part.size} bytes kept, resuming from there" if part.size and part.ranges else ""
+                    log.warning("%s: attempt %d/%d failed (%s)%s; retrying in %.3g s",
+                                url, attempt + 1, attempts, exc, kept, delay)
+                    sleep(delay)
 
-        actual = h.hexdigest()
+        actual = part.h.hexdigest()
         if tmp.stat().st_size == 0:
-            dest.unlink(missing_ok=True)
-            _sidecar(dest).unlink(missing_ok=True)
-            _source_sidecar(dest).unlink(missing_ok=True)
+            _discard(dest)
             raise DownloadError(
                 f"{url}: the file is empty (0 bytes). Fix: check the file or URL in the sample sheet / "
                 "config (an empty file is never a valid input)")
         if md5 is not None and actual != md5:
-            # nothing unverified may stay at dest (an older corrupt copy included)
-            dest.unlink(missing_ok=True)
-            _sidecar(dest).unlink(missing_ok=True)
-            _source_sidecar(dest).unlink(missing_ok=True)
+            _discard(dest)  # nothing unverified may stay at dest (an older corrupt copy included)
             raise DownloadError(
                 f"{url}: md5 mismatch: expected {md5}, got {actual}. Fix: {_MD5_FIX}")
         _sidecar(dest).unlink(missing_ok=True)  # never a stale sidecar next to the new file
@@ -294,6 +443,9 @@ def fetch(url: str, dest: str | Path, *, md5: str | None = None, retries: int = 
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
         _write_sidecar(dest, actual, url)
+    except DownloadError:
+        _discard(dest)  # it did not verify before this fetch: nothing unverified stays at dest
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     log.info("%s: fetched %s (md5 %s)", dest, url, actual)

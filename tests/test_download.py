@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
+import shutil
 import socket
 import threading
 import time
@@ -29,15 +32,22 @@ class Route:
     status: int | None = None  # a final error status (e.g. 404), every time
     fail: int = 0  # fail this many times with fail_code before serving the body
     fail_code: int = 503
-    truncate: int = 0  # send half the body under the full Content-Length this many times
+    truncate: int = 0  # send half the body (or range) under its full Content-Length this many times
     delay: int = 0  # wait delay_s before answering this many times
     delay_s: float = 0.0
+    ranges: bool = False  # honour "Range: bytes=N-" with a 206 (otherwise send the whole file)
+    range_shift: int = 0  # answer a Range request with a range starting this many bytes later
+    etag: bool = False  # send a strong ETag (the body's md5) and honour If-Range
+    later_body: bytes | None = None  # the file changes to this after the first request
+    redirect: str | None = None  # answer 307 to this path
 
 
 class Server:
     def __init__(self):
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
+        self.sent: Counter[str] = Counter()  # body bytes written per path
+        self.requests: list[tuple[str, dict[str, str]]] = []  # (path, headers) in order
         self.lock = threading.Lock()
         server = self
 
@@ -48,10 +58,13 @@ class Server:
             def do_GET(self):
                 with server.lock:
                     server.hits[self.path] += 1
+                    server.requests.append((self.path, dict(self.headers.items())))
                     route = server.routes.get(self.path)
                     action = "serve"
                     if route is None:
                         action = "missing"
+                    elif route.redirect is not None:
+                        action = "redirect"
                     elif route.status is not None:
                         action = "status"
                     elif route.fail > 0:
@@ -70,23 +83,57 @@ class Server:
                         self.send_error(route.status)
                     elif action == "fail":
                         self.send_error(route.fail_code)
-                    elif action == "truncate":
-                        self.send_response(200)
-                        self.send_header("Content-Length", str(len(route.body)))
+                    elif action == "redirect":
+                        self.send_response(307)
+                        self.send_header("Location", route.redirect)
+                        self.send_header("Content-Length", "0")
                         self.end_headers()
-                        self.wfile.write(route.body[: len(route.body) // 2])
-                        self.wfile.flush()
-                        self.close_connection = True
                     else:
                         if action == "delay":
                             time.sleep(route.delay_s)
-                        self.send_response(200)
-                        self.send_header("Content-Length", str(len(route.body)))
+                        body, start = route.body, self.range_start(route)
+                        if start is not None and start >= len(body):
+                            self.send_error(416)
+                            return
+                        if start is not None:
+                            self.send_response(206)
+                            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                            body = body[start:]
+                        else:
+                            self.send_response(200)
+                        self.send_header("Content-Length", str(len(body)))
                         self.send_header("Content-Type", "application/octet-stream")
+                        self.etag(route)
                         self.end_headers()
-                        self.wfile.write(route.body)
+                        if action == "truncate":  # half of what was announced, then hang up
+                            self.send_body(body[: len(body) // 2])
+                            self.close_connection = True
+                        else:
+                            self.send_body(body)
                 except (BrokenPipeError, ConnectionResetError):  # client gave up (timeout)
                     pass
+                if route is not None and route.later_body is not None:
+                    route.body, route.later_body = route.later_body, None
+
+            def range_start(self, route):
+                """The first byte to send for a Range request this route honours, else None."""
+                m = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+                if not (route.ranges and m):
+                    return None
+                if_range = self.headers.get("If-Range")
+                if if_range is not None and if_range != f'"{hashlib.md5(route.body).hexdigest()}"':
+                    return None  # the file changed since the client's copy: send it whole
+                return int(m.group(1)) + route.range_shift
+
+            def etag(self, route):
+                if route.etag:
+                    self.send_header("ETag", f'"{hashlib.md5(route.body).hexdigest()}"')
+
+            def send_body(self, data):
+                self.wfile.write(data)
+                self.wfile.flush()
+                with server.lock:
+                    server.sent[self.path] += len(data)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -400,3 +447,215 @@ def test_cli_invalid_md5_returns_2(tmp_path, capsys):
                    "--md5", "not-an-md5"])
     assert rc == 2
     assert "invalid md5" in capsys.readouterr().err
+
+
+# --- very large files: resume with Range, disk space, progress, redirects --------------------
+
+HALF = len(BODY) // 2  # where the "truncate" route cuts the connection
+
+
+def test_cut_transfer_resumes_with_range(server, tmp_path, sleeps, caplog):
+    url = server.add("/big", truncate=1, ranges=True)
+    dest = tmp_path / "big"
+    with caplog.at_level(logging.INFO, logger="creator.download"):
+        fetch(url, dest, md5=BODY_MD5, sleep=sleeps.append)
+    assert dest.read_bytes() == BODY and md5sum(dest) == BODY_MD5
+    (_, first), (_, second) = server.requests
+    assert "Range" not in first and second["Range"] == f"bytes={HALF}-"
+    assert server.sent["/big"] == len(BODY) < 2 * len(BODY)  # each byte sent once
+    assert sleeps == [1.0] and leftovers(tmp_path) == []
+    warning = next(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert f"truncated body: got {HALF} of {len(BODY)} bytes" in warning
+    assert f"{HALF} bytes kept, resuming from there" in warning
+    assert f"resuming at byte {HALF} of {len(BODY)}" in caplog.text
+
+
+def test_cut_twice_resumes_twice(server, tmp_path, sleeps):
+    """Cut again half-way through the resumed part: the third request asks for what is still missing."""
+    url = server.add("/big", truncate=2, ranges=True)
+    dest = tmp_path / "big"
+    fetch(url, dest, md5=BODY_MD5, sleep=sleeps.append)
+    assert dest.read_bytes() == BODY
+    second = HALF + (len(BODY) - HALF) // 2
+    assert [h.get("Range") for _, h in server.requests] == [None, f"bytes={HALF}-", f"bytes={second}-"]
+    assert server.sent["/big"] == len(BODY)
+    assert sleeps == [1.0, 2.0]
+
+
+def test_server_ignoring_range_restarts_from_zero(server, tmp_path, sleeps, caplog):
+    url = server.add("/big", truncate=1)  # ranges=False: answers a Range request with 200 and all
+    dest = tmp_path / "big"
+    with caplog.at_level(logging.INFO, logger="creator.download"):
+        fetch(url, dest, md5=BODY_MD5, sleep=sleeps.append)
+    assert dest.read_bytes() == BODY  # not the first half twice
+    assert server.requests[1][1]["Range"] == f"bytes={HALF}-"
+    assert server.sent["/big"] == HALF + len(BODY)
+    assert f"the server sent the whole file, not bytes {HALF}-; starting over" in caplog.text
+    assert leftovers(tmp_path) == []
+
+
+def test_wrong_content_range_restarts_without_range(server, tmp_path, sleeps):
+    """A 206 that does not start where asked is not appended; the next request asks for the whole file."""
+    url = server.add("/big", truncate=1, ranges=True, range_shift=7)
+    dest = tmp_path / "big"
+    fetch(url, dest, md5=BODY_MD5, sleep=sleeps.append)
+    assert dest.read_bytes() == BODY
+    assert [h.get("Range") for _, h in server.requests] == [None, f"bytes={HALF}-", None]
+    assert sleeps == [1.0, 2.0]
+
+
+def test_file_changed_between_attempts_is_not_spliced(server, tmp_path, sleeps):
+    """If-Range carries the first response's ETag: a file changed on the server comes whole."""
+    new = BODY.replace(b"chr22", b"chr21")
+    url = server.add("/big", truncate=1, ranges=True, etag=True, later_body=new)
+    dest = tmp_path / "big"
+    fetch(url, dest, sleep=sleeps.append)  # no md5 given: only If-Range keeps the halves apart
+    assert dest.read_bytes() == new
+    second = server.requests[1][1]
+    assert second["Range"] == f"bytes={HALF}-" and second["If-Range"] == f'"{BODY_MD5}"'
+    assert server.sent["/big"] == HALF + len(new)
+
+
+def test_resumed_file_with_wrong_md5_is_rejected(server, tmp_path, sleeps):
+    """The md5 covers the whole file, resumed or not."""
+    url = server.add("/big", body=BODY[:-1] + b"X", truncate=1, ranges=True)
+    dest = tmp_path / "big"
+    with pytest.raises(DownloadError, match="md5 mismatch"):
+        fetch(url, dest, md5=BODY_MD5, sleep=sleeps.append)
+    assert server.requests[1][1]["Range"] == f"bytes={HALF}-"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_redirect_is_followed(server, tmp_path):
+    """ENCODE's /files/X/@@download/X.bigWig answers 307 to its file store."""
+    server.add("/store/ENCFF000AAA.bigWig")
+    url = server.add("/files/ENCFF000AAA/@@download/ENCFF000AAA.bigWig", redirect="/store/ENCFF000AAA.bigWig")
+    dest = tmp_path / "ENCFF000AAA.bigWig"
+    fetch(url, dest, md5=BODY_MD5, sleep=pytest.fail)
+    assert dest.read_bytes() == BODY
+    assert [p for p, _ in server.requests] == ["/files/ENCFF000AAA/@@download/ENCFF000AAA.bigWig",
+                                               "/store/ENCFF000AAA.bigWig"]
+    assert json.loads((tmp_path / "ENCFF000AAA.bigWig.source.json").read_text())["url"] == url
+
+
+def test_redirect_keeps_range_when_resuming(server, tmp_path, sleeps):
+    server.add("/store/x", truncate=1, ranges=True)
+    url = server.add("/files/x/@@download/x", redirect="/store/x")
+    dest = tmp_path / "x"
+    fetch(url, dest, md5=BODY_MD5, sleep=sleeps.append)
+    assert dest.read_bytes() == BODY
+    assert [(p, h.get("Range")) for p, h in server.requests] == [
+        ("/files/x/@@download/x", None), ("/store/x", None),
+        ("/files/x/@@download/x", f"bytes={HALF}-"), ("/store/x", f"bytes={HALF}-")]
+    assert server.sent["/store/x"] == len(BODY)
+
+
+def _free(values):
+    """A stand-in for shutil.disk_usage whose free space is ``values`` in turn (the last one repeats)."""
+    seen = []
+
+    def disk_usage(path):
+        seen.append(Path(path))
+        free = values[min(len(seen), len(values)) - 1]
+        return shutil._ntuple_diskusage(10**12, 10**12 - free, free)
+    disk_usage.seen = seen
+    return disk_usage
+
+
+def test_too_little_disk_space_fails_before_writing(server, tmp_path, sleeps, monkeypatch):
+    usage = _free([1000])
+    monkeypatch.setattr(shutil, "disk_usage", usage)
+    url = server.add("/big")
+    dest = tmp_path / "sub" / "big"
+    with pytest.raises(DownloadError) as info:
+        fetch(url, dest, md5=BODY_MD5, sleep=sleeps.append)
+    msg = str(info.value)
+    assert msg.startswith(f"{url}: not enough disk space for {dest}: {len(BODY)} bytes (0.00 GB) still "
+                          f"to download, 1000 bytes (0.00 GB) free in {dest.parent}. Fix: ")
+    assert "download.dir" in msg
+    assert usage.seen == [dest.parent]
+    assert sleeps == [] and server.hits["/big"] == 1  # final: not retried
+    assert list(dest.parent.iterdir()) == []  # nothing at the output path, no .part
+
+
+def test_too_little_disk_space_removes_an_older_copy(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "disk_usage", _free([10]))
+    url = server.add("/big")
+    dest = tmp_path / "big"
+    dest.write_bytes(b"an older, broken copy")
+    with pytest.raises(DownloadError, match="not enough disk space"):
+        fetch(url, dest, md5=BODY_MD5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_space_on_resume_counts_only_the_rest(server, tmp_path, sleeps, monkeypatch):
+    """Resuming needs room for the missing bytes only: exactly that much free is enough."""
+    usage = _free([10**12, len(BODY) - HALF])
+    monkeypatch.setattr(shutil, "disk_usage", usage)
+    url = server.add("/big", truncate=1, ranges=True)
+    dest = tmp_path / "big"
+    fetch(url, dest, md5=BODY_MD5, sleep=sleeps.append)
+    assert dest.read_bytes() == BODY and len(usage.seen) == 2
+    # one byte less and the resumed request is refused
+    monkeypatch.setattr(shutil, "disk_usage", _free([10**12, len(BODY) - HALF - 1]))
+    server.add("/big2", truncate=1, ranges=True)
+    with pytest.raises(DownloadError, match=f"{len(BODY) - HALF} bytes .* still to download"):
+        fetch(server.url("/big2"), tmp_path / "big2", md5=BODY_MD5, sleep=sleeps.append)
+    assert not (tmp_path / "big2").exists() and leftovers(tmp_path) == []
+
+
+def test_disk_space_checked_for_local_copies(tmp_path, monkeypatch):
+    src = tmp_path / "in.bed"
+    src.write_bytes(BODY)
+    monkeypatch.setattr(shutil, "disk_usage", _free([len(BODY) - 1]))
+    dest = tmp_path / "out" / "in.bed"
+    with pytest.raises(DownloadError, match=f"{len(BODY)} bytes .* still to download, {len(BODY) - 1} bytes"):
+        fetch(src.as_uri(), dest, md5=BODY_MD5)
+    assert list(dest.parent.iterdir()) == []
+
+
+def progress_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "MB/s" in r.getMessage()]
+
+
+def test_progress_logged_for_large_files(server, tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr("creator.download.CHUNK", 4096)  # ~34 reads of the 140 kB body
+    url = server.add("/big")
+    dest = tmp_path / "big"
+    with caplog.at_level(logging.INFO, logger="creator.download"):
+        fetch(url, dest, md5=BODY_MD5, progress_bytes=len(BODY))  # the threshold: "large" from here
+    lines = progress_lines(caplog)
+    pcts = [int(re.search(r"(\d+)%\)", ln).group(1)) for ln in lines]
+    # every 10 % (each 4 kB read is ~3 %): one line per tenth, the last at 100 %
+    assert [p // 10 for p in pcts] == list(range(1, 11)), lines
+    assert lines[-1].startswith(f"{dest}: {len(BODY)} of {len(BODY)} bytes (0.1 of 0.1 MB, 100%), ")
+    assert all(re.search(r"\), \d+\.\d MB/s$", ln) for ln in lines)
+
+
+def test_no_progress_below_the_threshold(server, tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr("creator.download.CHUNK", 4096)
+    url = server.add("/small")
+    with caplog.at_level(logging.INFO, logger="creator.download"):
+        fetch(url, tmp_path / "small", progress_bytes=len(BODY) + 1)
+    assert progress_lines(caplog) == []
+
+
+def test_progress_of_a_resumed_transfer_counts_from_the_whole_file(server, tmp_path, caplog, monkeypatch,
+                                                                     sleeps):
+    monkeypatch.setattr("creator.download.CHUNK", 4096)
+    url = server.add("/big", truncate=1, ranges=True)
+    with caplog.at_level(logging.INFO, logger="creator.download"):
+        fetch(url, tmp_path / "big", md5=BODY_MD5, progress_bytes=1, sleep=sleeps.append)
+    pcts = [int(re.search(r"(\d+)%\)", ln).group(1)) for ln in progress_lines(caplog)]
+    # first request: 10..40 % (half the file); resumed request: 50..100 %, not 0 % again
+    assert [p // 10 for p in pcts] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], pcts
+
+
+def test_range_past_the_end_416_restarts(server, tmp_path, sleeps):
+    """The file shrank on the server (no ETag to tell): 416 for the range, then the whole new file."""
+    url = server.add("/big", truncate=1, ranges=True, later_body=BODY[:1000])
+    dest = tmp_path / "big"
+    fetch(url, dest, sleep=sleeps.append)
+    assert dest.read_bytes() == BODY[:1000]
+    assert [h.get("Range") for _, h in server.requests] == [None, f"bytes={HALF}-", None]
+    assert sleeps == [1.0, 2.0]
