@@ -61,11 +61,14 @@ rule evaluate_links:
 
 
 rule evaluate_tads:
-    """Attention boundaries against Hi-C insulation boundaries and/or planted domain boundaries."""
+    """Attention boundaries against Hi-C insulation boundaries and/or planted domain boundaries, beside
+    as many boundaries called from the CTCF (else DNase) signal alone (input-only baseline)."""
     input:
         boundaries=f"{OUT}/tads/{MODEL}/{{cell}}/boundaries.bed",
         cool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.{TAD_RES}.cool",
         barrier=f"{OUT}/tads/{MODEL}/{{cell}}/barrier.bedgraph",
+        reference=reference_outputs(),
+        features=f"{OUT}/features/{{cell}}/signal.zarr",
         chrom_sizes=SRC.reference["chrom_sizes"],
         hic=lambda wc: hic_input(wc.cell),
         truth=lambda wc: tad_truth(wc.cell),
@@ -83,13 +86,16 @@ rule evaluate_tads:
         out=lambda wc, output: os.path.dirname(output.summary),
         model=MODEL,
         n_shuffles=config["evaluate"]["n_shuffles"],
+        reference=lambda wc, input: os.path.dirname(input.reference[0]),
+        distance_bins=config["tads"]["barrier_distance_bins"],
     log:
         f"{LOGS}/eval/{MODEL}/tads/{{cell}}.log",
     conda:
         ENV_CPU
     shell:
         "python -m creator evaluate-hic --boundaries {input.boundaries:q} --attention {input.cool:q}"
-        " --barrier {input.barrier:q}"
+        " --barrier {input.barrier:q} --reference {params.reference:q} --features {input.features:q}"
+        " --baseline-distance-bins {params.distance_bins}"
         " --chrom-sizes {input.chrom_sizes:q} --cell {wildcards.cell} {params.hic} {params.truth}"
         " --n-shuffles {params.n_shuffles} --model {params.model} --out {params.out:q} 2> {log:q}"
 
