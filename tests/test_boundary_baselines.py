@@ -121,3 +121,23 @@ def test_evaluate_hic_reports_the_baseline_beside_ours(tmp_path):
     assert (s2.method == "attention/baseline_ctcf_peaks").any()
     with pytest.raises(InputError, match="--reference and --features"):
         ev.evaluate_hic(ours, tmp_path / "o", cell_type="c", truth_boundaries=truth, features=feats, plot=False)
+
+
+def test_hic_evaluation_scores_the_baseline_inside_the_covered_region(tmp_path):
+    from test_evaluate import block_matrix, write_cool
+
+    ref, feats, _ = _planted_set(tmp_path)
+    edges = [0] + [p // RES for p in PLANTED["chrS1"]] + [200]   # Hi-C domains end at the planted sites
+    hic = write_cool(tmp_path / "hic.cool", {"chrS1": CHROMS["chrS1"]}, {"chrS1": block_matrix(edges=edges, seed=3)})
+    # ours: one of the four Hi-C boundaries
+    ours = _bed(tmp_path / "ours.bed", [("chrS1", 300_000), ("chrS1", 500_000), ("chrS1", 1_000_000),
+                                        ("chrS1", 1_800_000)])
+    info = ev.evaluate_hic(ours, tmp_path / "out", cell_type="cellX", model="m", hic=hic, prominence=0.5,
+                           n_shuffles=100, reference=ref, features=feats, plot=False)
+    assert info["hic"]["overlap"]["n_ref"] == 4 and info["hic"]["overlap"]["recall"] == 0.25
+    b = info["baseline"]["hic"]["overlap"]
+    assert b["n_ours"] == 4 and b["recall"] == 1.0 and b["precision"] == 1.0
+    s = pd.read_csv(tmp_path / "out" / "summary.tsv", sep="\t")
+    assert set(s.loc[s.method == "m/baseline_ctcf_peaks", "metric"]) == {
+        "hic_n_boundaries", "hic_boundary_recall", "hic_boundary_precision", "hic_boundary_overlap",
+        "hic_boundary_shuffled_mean", "hic_boundary_enrichment", "hic_boundary_pvalue"}
