@@ -17,7 +17,10 @@ Command line
     ``test_chroms``; the other genes are ``train``). Genes without an observation (NaN) are left
     out. Files: ``summary.tsv``, ``expression.json``, ``expression_scatter.png``.
     Metrics: ``pearson_<split>``, ``spearman_<split>`` for split in ``all``, ``train``, ``val``,
-    ``test`` (those present); ``method`` is the model name; ``n`` the number of genes.
+    ``test`` (those present); ``method`` is the model name; ``n`` the number of genes. With
+    ``--metrics`` (the trainer's metrics.json) the same figures of the input-only baselines the
+    trainer scored on the same genes (promoter DNase, distance-weighted DNase, power law) under
+    ``method`` = ``<model>/baseline_<name>``.
 
 ``creator evaluate-links --links LINKS_TSV_GZ --cell CELL --out DIR
 (--benchmark CRISPR_TSV [--benchmark-cell NAME] | --truth-links TRUTH_LINKS_TSV [--keep-own-promoter])
@@ -373,10 +376,31 @@ def expression_metrics(table: pd.DataFrame, splits=None) -> dict:
     return res
 
 
+def expression_baseline_rows(metrics, model: str, cells: Iterable[str]) -> list[dict]:
+    """The input-only expression baselines the trainer scored (``metrics.json``: per cell type and
+    split, ``baselines.<name>.{pearson,spearman,n}``: promoter DNase, distance-weighted DNase, power
+    law; :func:`creator.train.baseline_scores`) as summary rows, ``method`` = ``<model>/baseline_<name>``."""
+    path = Path(metrics)
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the trainer's metrics: {exc}", path=path,
+                         fix="give the metrics.json that creator train wrote next to the checkpoint") from None
+    rows = []
+    for cell in cells:
+        for split, r in (m.get("cells", {}).get(cell, {}).get("splits") or {}).items():
+            for name, b in (r.get("baselines") or {}).items():
+                for stat in ("pearson", "spearman"):
+                    rows.append(_row(cell, f"{model}/baseline_{name}", f"{stat}_{split}", b.get(stat), b.get("n")))
+    return rows
+
+
 def evaluate_expression(expressions: Mapping[str, Any], out, *, model: str = "creator", splits=None,
-                        plot: bool = True) -> dict:
+                        plot: bool = True, metrics=None) -> dict:
     """Score ``{cell_type: expression.tsv path or DataFrame}``; write summary.tsv, expression.json,
-    expression_scatter.png under ``out``. Cells without any observation are skipped (logged)."""
+    expression_scatter.png under ``out``. Cells without any observation are skipped (logged). With
+    ``metrics`` (the trainer's metrics.json) the input-only baselines it scored on the same genes
+    and splits are added beside ours (:func:`expression_baseline_rows`)."""
     out = Path(out)
     rows, result, tables = [], {}, {}
     for cell, src in expressions.items():
@@ -398,6 +422,8 @@ def evaluate_expression(expressions: Mapping[str, Any], out, *, model: str = "cr
     if not result:
         raise InputError("no cell type has observed expression (observed_log1p)",
                          fix="run predict with --targets for the cell types to score")
+    if metrics is not None:
+        rows += expression_baseline_rows(metrics, model, result)
     write_summary(rows, out / "summary.tsv")
     write_json({"model": model, "cells": result}, out / "expression.json")
     if plot:
@@ -1743,6 +1769,7 @@ def add_cli(sub) -> None:
     p.add_argument("--cell", nargs="+", required=True, help="cell type of each --expression, same order")
     p.add_argument("--model", default="creator", help="model name (summary 'method')")
     p.add_argument("--splits", help="gene splits: TSV (gene_id, split) or the trainer's metrics.json")
+    p.add_argument("--metrics", help="the trainer's metrics.json: its input-only baselines go beside ours")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_cli_expression)
 
@@ -1805,7 +1832,8 @@ def _cli_expression(args) -> int:
     if len(args.expression) != len(args.cell):
         raise InputError(f"{len(args.expression)} --expression file(s) but {len(args.cell)} --cell name(s)",
                          fix="give one cell type per expression table, in the same order")
-    evaluate_expression(dict(zip(args.cell, args.expression)), args.out, model=args.model, splits=args.splits)
+    evaluate_expression(dict(zip(args.cell, args.expression)), args.out, model=args.model, splits=args.splits,
+                        metrics=args.metrics)
     return 0
 
 

@@ -3,6 +3,7 @@ rule evaluate_expression:
     input:
         expression=expand(f"{OUT}/predict/{MODEL}/{{cell}}/expression.tsv", cell=EXPR_CELLS),
         splits=f"{OUT}/model/{MODEL}/splits.tsv",
+        metrics=f"{OUT}/model/{MODEL}/metrics.json",
     output:
         summary=f"{OUT}/eval/{MODEL}/expression/summary.tsv",
         scatter=report(
@@ -20,7 +21,8 @@ rule evaluate_expression:
         ENV_CPU
     shell:
         "python -m creator evaluate-expression --expression {input.expression:q} --cell {params.cells}"
-        " --splits {input.splits:q} --model {params.model} --out {params.out:q} 2> {log:q}"
+        " --splits {input.splits:q} --metrics {input.metrics:q} --model {params.model} --out {params.out:q}"
+        " 2> {log:q}"
 
 
 rule evaluate_links:

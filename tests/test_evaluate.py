@@ -380,6 +380,19 @@ def test_expression_metrics_per_split(tmp_path):
                       split=np.where(np.arange(200) % 2, "test", "train"))).to_csv(sp, sep="\t", index=False)
     res2 = ev.evaluate_expression({"cellD": df}, tmp_path / "out2", splits=sp, plot=False)
     assert res2["cellD"]["test"]["n"] == 99   # gene 5 has no observation
+    # the trainer's input-only baselines (metrics.json) go beside ours, per split
+    base = {"n": 25, "pearson": 0.31, "spearman": 0.29}
+    metrics.write_text(json.dumps({"splits": {"mode": "chromosomes", "val_chroms": ["chr2"], "test_chroms": ["chr3"]},
+                                   "cells": {"cellD": {"splits": {"test": {"baselines": {"promoter_dnase": base}}}},
+                                             "other": {"splits": {"all": {"baselines": {"promoter_dnase": base}}}}}}))
+    ev.evaluate_expression({"cellD": path}, tmp_path / "out3", model="m1", splits=metrics, metrics=metrics,
+                           plot=False)
+    s3 = pd.read_csv(tmp_path / "out3" / "summary.tsv", sep="\t")
+    b = s3[s3.method == "m1/baseline_promoter_dnase"].set_index("metric")
+    assert b["value"].to_dict() == {"pearson_test": 0.31, "spearman_test": 0.29} and (b["n"] == 25).all()
+    assert set(s3.cell_type) == {"cellD"}   # only the cells scored here
+    with pytest.raises(InputError, match="trainer's metrics"):
+        ev.evaluate_expression({"cellD": path}, tmp_path / "o4", metrics=tmp_path / "none.json", plot=False)
 
 
 def test_expression_errors(tmp_path):
