@@ -61,24 +61,24 @@ def test_planted_links_recovered_above_baselines(synthetic_run):
 def test_planted_boundaries_found(synthetic_run):
     """Boundaries called from the learned insulation barrier (tads.boundaries_from: auto) recover
     the planted domain boundaries of the held-out cell type well above shuffled placements.
-    Measured with training seed 1 (the config's): recall 1.00, 4.66-fold over shuffled. Not robust
-    across training runs: seeds 0 and 2 give recall 0.10 and 0.29 (0.38- and 1.45-fold), so this
-    floor holds for the configured seed only (README, seed table).
+    With the L1 prior on the insulation (train.insulation_l1 0.1), seeds 0 / 2: recall 1.00 / 1.00,
+    7.9- / 5.6-fold over shuffled; without it 0.10 / 0.29 (README, seed table). The floors are
+    what every seed measured clears.
 
     Beside them, the input-only baseline (as many calls at the strongest peaks of the binned CTCF
-    signal, creator.boundary_baselines) finds every planted boundary: recall 1.00 at 0.17-0.21
-    precision on seeds 0-2 (4.0-5.1-fold). The simulator plants two strongly bound CTCF sites
-    (activity 0.85-1 in every cell type) at each boundary and lone, variably bound ones elsewhere,
-    so CTCF strength alone marks the boundaries; in real genomes most CTCF sites are not domain
-    boundaries. At its best (seed 1) ours equals the baseline; it never beats it here."""
+    signal, creator.boundary_baselines): recall 0.95 / 1.00 at the same counts, 7.5- / 5.6-fold.
+    The simulator plants two strongly bound CTCF sites (activity 0.85-1 in every cell type) at
+    each boundary and lone, variably bound ones elsewhere, so CTCF strength alone nearly marks the
+    boundaries; in real genomes most CTCF sites are not domain boundaries. Ours matches it and
+    does not clearly beat it here."""
     s = summary(synthetic_run, "tads")
-    assert value(s, "cellD", MODEL, "planted_boundary_recall") > 0.5
+    assert value(s, "cellD", MODEL, "planted_boundary_recall") >= 0.8
     # enrichment = our precision over that of as many shuffled boundaries
-    assert value(s, "cellD", MODEL, "planted_boundary_enrichment") > 2.0
+    assert value(s, "cellD", MODEL, "planted_boundary_enrichment") > 3.0
     assert value(s, "cellD", MODEL, "planted_boundary_pvalue") < 0.01
     # the learned barrier is higher at the planted boundaries than elsewhere: mean over the occupied
     # bins within one bin of a planted boundary over the mean of the other occupied bins. Seeds
-    # 0 / 1 / 2: 0.58 / 4.7 / 1.31 (the configured seed only, as above).
+    # 0 / 2: 26 / 6.3 (without the L1 prior: 0.58 / 1.31, and 4.7 on seed 1).
     truth = pd.read_csv(synthetic_run.parents[1] / "resources" / "synthetic" / "truth" / "boundaries.bed",
                         sep="\t", header=None, comment="#")
     bar = pd.read_csv(synthetic_run / "tads" / MODEL / "cellD" / "barrier.bedgraph", sep="\t", header=None,
@@ -92,11 +92,14 @@ def test_planted_boundaries_found(synthetic_run):
     occupied = bar["value"].to_numpy() > 0
     assert near.sum() >= len(truth)
     ratio = bar["value"][near & occupied].mean() / bar["value"][~near & occupied].mean()
-    assert ratio > 2.5, ratio
+    assert ratio > 3.0, ratio
     # the input-only baseline is scored beside ours, with as many calls
     base = f"{MODEL}/baseline_ctcf_peaks"
     assert value(s, "cellD", base, "planted_n_boundaries") == value(s, "cellD", MODEL, "n_boundaries")
-    assert value(s, "cellD", base, "planted_boundary_recall") >= 0.9   # 1.00 (input only: every seed)
+    assert value(s, "cellD", base, "planted_boundary_recall") >= 0.9   # 0.95-1.00 at our counts
+    # ours at least as good as that baseline, within one boundary of the 21
+    assert value(s, "cellD", MODEL, "planted_boundary_recall") >= value(s, "cellD", base,
+                                                                        "planted_boundary_recall") - 1 / 21
 
 
 def test_link_table_invariants(synthetic_run):
