@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> float:
         sync()
         t0 = time.perf_counter()
         for genes in regions:
-            pred = step(*batch(genes))
+            pred, _ = step(*batch(genes))
             loss = data.mse_sum(pred, target[genes].to(device)) / len(genes)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> float:
     # the same function: the first sampled gene's loss from the untouched model, through ours
     model, _ = fresh()
     with torch.no_grad():
-        check = _UnitForward(model, cfg.element_chunk, cfg.gene_chunk)(*batch(sample[:1]))
+        check, _ = _UnitForward(model, cfg.element_chunk, cfg.gene_chunk)(*batch(sample[:1]))
     diff = abs(float(((check.float() - target[sample[0]].to(device)) ** 2).sum()) - losses[0])
     print(f"|loss ours - loss per-gene loop| on gene {sample[0]} before any step: {diff:.2e}")
     if diff > 1e-3 * max(1.0, losses[0]):

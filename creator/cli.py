@@ -35,6 +35,7 @@ COMMANDS = {
     "evaluate-hic": "creator.evaluate",
     "evaluate-summary": "creator.evaluate",
     "locus-view": "creator.plots",
+    "summary-table": "creator.summary_table",
 }
 
 

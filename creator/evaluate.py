@@ -17,7 +17,10 @@ Command line
     ``test_chroms``; the other genes are ``train``). Genes without an observation (NaN) are left
     out. Files: ``summary.tsv``, ``expression.json``, ``expression_scatter.png``.
     Metrics: ``pearson_<split>``, ``spearman_<split>`` for split in ``all``, ``train``, ``val``,
-    ``test`` (those present); ``method`` is the model name; ``n`` the number of genes.
+    ``test`` (those present); ``method`` is the model name; ``n`` the number of genes. With
+    ``--metrics`` (the trainer's metrics.json) the same figures of the input-only baselines the
+    trainer scored on the same genes (promoter DNase, distance-weighted DNase, power law) under
+    ``method`` = ``<model>/baseline_<name>``.
 
 ``creator evaluate-links --links LINKS_TSV_GZ --cell CELL --out DIR
 (--benchmark CRISPR_TSV [--benchmark-cell NAME] | --truth-links TRUTH_LINKS_TSV [--keep-own-promoter])
@@ -55,7 +58,8 @@ Command line
 ``creator evaluate-hic --boundaries BED --cell CELL --out DIR [--model NAME]
 [--hic PATH] [--hic-chrom CHROM] [--hic-resolution BP] [--no-hic-balance] [--attention COOL]
 [--barrier BEDGRAPH] [--truth-boundaries BED] [--chrom-sizes FILE] [--window-bp BP] [--prominence P]
-[--tolerance-bp BP] [--n-shuffles N] [--seed S] [--max-distance BP]``
+[--tolerance-bp BP] [--n-shuffles N] [--seed S] [--max-distance BP] [--reference DIR --features ZARR
+[--baseline-distance-bins 3]]``
     Hi-C: ``--hic`` is a ``.cool``, an ``.mcool::resolutions/N`` URI, or a Juicer-style sparse text
     dump (``bin1 bin2 count`` per line, whitespace separated, bin1/bin2 = bin START coordinates in
     bp of one chromosome, upper triangle; give ``--hic-chrom`` and ``--hic-resolution``).
@@ -83,7 +87,13 @@ Command line
     at most 2 M pixels, a fixed random subset beyond. With ``--truth-boundaries`` (planted truth): the same boundary
     figures against it, named ``planted_boundary_*`` (tolerance default: the Hi-C or attention
     resolution, else 10 kb; shuffles within the chromosome sizes of ``--chrom-sizes``, the
-    attention or the Hi-C file, else the span of the boundaries). Files: ``summary.tsv``,
+    attention or the Hi-C file, else the span of the boundaries). Input-only baseline (with
+    ``--reference`` and ``--features``, the cell's ``signal.zarr``; :mod:`creator.boundary_baselines`):
+    as many boundaries per chromosome as ours, called at the highest peaks of the CTCF signal
+    summed per attention bin (DNase when the cell has no CTCF track), scored against the same
+    references with the same figures under ``method`` = ``<model>/baseline_ctcf_peaks`` (or
+    ``baseline_dnase_peaks``), plus ``<prefix>_n_boundaries``; against Hi-C only peaks inside the
+    covered region are called. They are drawn beside ours in the plot. Files: ``summary.tsv``,
     ``hic.json``, ``hic_insulation.tsv``, ``hic_boundaries.bed``, ``insulation.png``.
 
 ``creator evaluate-summary --inputs TSV [TSV ...] --out SUMMARY_TSV``
@@ -345,10 +355,31 @@ def expression_metrics(table: pd.DataFrame, splits=None) -> dict:
     return res
 
 
+def expression_baseline_rows(metrics, model: str, cells: Iterable[str]) -> list[dict]:
+    """The input-only expression baselines the trainer scored (``metrics.json``: per cell type and
+    split, ``baselines.<name>.{pearson,spearman,n}``: promoter DNase, distance-weighted DNase, power
+    law; :func:`creator.train.baseline_scores`) as summary rows, ``method`` = ``<model>/baseline_<name>``."""
+    path = Path(metrics)
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the trainer's metrics: {exc}", path=path,
+                         fix="give the metrics.json that creator train wrote next to the checkpoint") from None
+    rows = []
+    for cell in cells:
+        for split, r in (m.get("cells", {}).get(cell, {}).get("splits") or {}).items():
+            for name, b in (r.get("baselines") or {}).items():
+                for stat in ("pearson", "spearman"):
+                    rows.append(_row(cell, f"{model}/baseline_{name}", f"{stat}_{split}", b.get(stat), b.get("n")))
+    return rows
+
+
 def evaluate_expression(expressions: Mapping[str, Any], out, *, model: str = "creator", splits=None,
-                        plot: bool = True) -> dict:
+                        plot: bool = True, metrics=None) -> dict:
     """Score ``{cell_type: expression.tsv path or DataFrame}``; write summary.tsv, expression.json,
-    expression_scatter.png under ``out``. Cells without any observation are skipped (logged)."""
+    expression_scatter.png under ``out``. Cells without any observation are skipped (logged). With
+    ``metrics`` (the trainer's metrics.json) the input-only baselines it scored on the same genes
+    and splits are added beside ours (:func:`expression_baseline_rows`)."""
     out = Path(out)
     rows, result, tables = [], {}, {}
     for cell, src in expressions.items():
@@ -370,6 +401,8 @@ def evaluate_expression(expressions: Mapping[str, Any], out, *, model: str = "cr
     if not result:
         raise InputError("no cell type has observed expression (observed_log1p)",
                          fix="run predict with --targets for the cell types to score")
+    if metrics is not None:
+        rows += expression_baseline_rows(metrics, model, result)
     write_summary(rows, out / "summary.tsv")
     write_json({"model": model, "cells": result}, out / "expression.json")
     if plot:
@@ -1491,6 +1524,24 @@ def _common_resolution(a: Contacts, b: Contacts) -> tuple[Contacts, Contacts]:
 # (c)/(d) the Hi-C and boundary evaluation
 
 
+def _note(against: str, ov: dict, sh: dict) -> str:
+    """``planted: recall 0.95, precision 0.18, 4.1x`` for the plot's legend."""
+    return (f"{against}: recall {_fmt(ov['recall'])}, precision {_fmt(ov['precision'])}, "
+            f"{_fmt(sh['enrichment'])}x shuffled")
+
+
+def _fmt(x) -> str:
+    return "NA" if x is None or not np.isfinite(x) else f"{x:.2f}"
+
+
+def _bed_resolution(path) -> int:
+    """The median interval width of a boundaries BED (our boundaries are genome bins)."""
+    from creator.io import read_bed
+
+    bed = read_bed(path, what="boundaries BED")
+    return int(np.median(bed["end"] - bed["start"])) if len(bed) else 10_000
+
+
 def _boundary_rows(prefix: str, cell_type: str, method: str, ours, ref, regions, tol, *, n_shuffles: int,
                    seed: int) -> tuple[dict, dict, list[dict]]:
     """Overlap of our boundaries with ``ref`` and its enrichment over shuffles, as summary rows
@@ -1510,10 +1561,14 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
                  hic_chrom: str | None = None, hic_resolution: int | None = None, hic_balance: bool | None = None,
                  attention=None, truth_boundaries=None, chrom_sizes=None, window_bp: int = 100_000, barrier=None,
                  prominence: float = 0.2, tolerance_bp: int | None = None, n_shuffles: int = 1000, seed: int = 0,
-                 max_distance_bp: int = 2_000_000, max_pixels: int = 2_000_000, plot: bool = True) -> dict:
+                 max_distance_bp: int = 2_000_000, max_pixels: int = 2_000_000, plot: bool = True,
+                 reference=None, features=None, baseline_distance_bins: int = 3) -> dict:
     """Boundaries (our BED) against Hi-C insulation boundaries and/or planted truth boundaries, and
-    the O/E correlation of attention with Hi-C (see the module docstring); writes summary.tsv,
+    the O/E correlation of attention with Hi-C (see the module docstring); with ``reference`` and
+    ``features`` (the cell's signal.zarr) the same figures for as many boundaries called from the
+    CTCF (else DNase) signal alone (:mod:`creator.boundary_baselines`); writes summary.tsv,
     hic.json, hic_insulation.tsv, hic_boundaries.bed and insulation.png under ``out``."""
+    from creator import boundary_baselines
     from creator.io import read_chrom_sizes
 
     out = Path(out)
@@ -1533,6 +1588,27 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
     chroms = sorted(set(ours["chrom"]) | (set(att_src.chroms) if att_src else set()), key=chrom_sort_key)
     tracks: dict[str, pd.DataFrame] = {}
     marks: dict[str, pd.DataFrame] = {"ours": ours}
+    notes: dict[str, list[str]] = {}
+    base_track, base_binned, base_res, base_method = None, None, None, None
+    if (reference is None) != (features is None):
+        raise InputError("the input-only boundary baseline needs both --reference and --features",
+                         fix="give both (the reference directory and the cell's signal.zarr) or neither")
+    if features is not None:
+        base_res = att_src.resolution if att_src is not None else _bed_resolution(boundaries)
+        base_track, base_binned = boundary_baselines.baseline_track(reference, features, base_res, cell=cell_type)
+        if base_track is not None:
+            base_method = boundary_baselines.method_name(method, base_track)
+            info["baseline"] = dict(track=base_track, method=base_method, resolution=base_res,
+                                    min_distance_bins=int(baseline_distance_bins), features=str(features))
+
+    def baseline_rows(prefix, ours_set, ref, regions, tol, restrict):
+        """The baseline's calls (as many per chromosome as ``ours_set``) and its figures against ``ref``."""
+        calls = boundary_baselines.calls_like(base_binned, ours_set, base_res, min_distance_bins=baseline_distance_bins,
+                                              regions=regions if restrict else None)
+        bov, bsh, brows = _boundary_rows(prefix, cell_type, base_method, calls, ref, regions, tol,
+                                         n_shuffles=n_shuffles, seed=seed)
+        info["baseline"][prefix] = dict(overlap=bov, shuffles=bsh)
+        return calls, bov, bsh, [_row(cell_type, base_method, f"{prefix}_n_boundaries", len(calls), len(calls))] + brows
 
     if hic is not None:
         hsrc = open_contacts(hic, chrom=hic_chrom, resolution=hic_resolution, balance=hic_balance,
@@ -1589,6 +1665,12 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
         ov, sh, brows = _boundary_rows("hic", cell_type, method, ours_in, hb_in, regions, tol,
                                        n_shuffles=n_shuffles, seed=seed)
         rows += brows + [_row(cell_type, "hic", "hic_n_boundaries", len(hb_in), len(hb_in))]
+        notes.setdefault("ours", []).append(_note("Hi-C", ov, sh))
+        if base_method is not None:
+            calls, bov, bsh, brows = baseline_rows("hic", ours_in, hb_in, regions, tol, True)
+            rows += brows
+            marks.setdefault(f"{base_track} peaks", calls)
+            notes.setdefault(f"{base_track} peaks", []).append(_note("Hi-C", bov, bsh))
         hinfo = dict(path=str(hic), resolution=res, balanced=getattr(hsrc, "balance", False), chromosomes=present,
                      window_bp=w * res, prominence=prominence, tolerance_bp=tol, overlap=ov, shuffles=sh,
                      covered_bp={c: float((iv[:, 1] - iv[:, 0]).sum()) for c, iv in regions.items()})
@@ -1630,6 +1712,12 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
         ov, sh, brows = _boundary_rows("planted", cell_type, method, ours, truth, regions, tol,
                                        n_shuffles=n_shuffles, seed=seed)
         rows += brows
+        notes.setdefault("ours", []).append(_note("planted", ov, sh))
+        if base_method is not None:
+            calls, bov, bsh, brows = baseline_rows("planted", ours, truth, regions, tol, False)
+            rows += brows
+            marks[f"{base_track} peaks"] = calls
+            notes.setdefault(f"{base_track} peaks", []).append(_note("planted", bov, bsh))
         info["planted"] = dict(path=str(truth_boundaries), tolerance_bp=tol, overlap=ov, shuffles=sh)
         marks["truth"] = truth
     if att_src is not None and "attention" not in tracks:
@@ -1640,6 +1728,9 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
                     insulation(ac, max(1, int(round(window_bp / ac.resolution)))))
     if isinstance(tracks.get("attention"), list):
         tracks["attention"] = pd.concat(tracks["attention"], ignore_index=True)
+    if base_method is not None and f"{base_track} peaks" not in marks:
+        marks[f"{base_track} peaks"] = boundary_baselines.calls_like(base_binned, ours, base_res,
+                                                                     min_distance_bins=baseline_distance_bins)
     write_summary(rows, out / "summary.tsv")
     write_json(info, out / "hic.json")
     if plot:
@@ -1652,7 +1743,7 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
                 bar = pd.DataFrame({"chrom": bg["chrom"], "position": (bg["start"] + bg["end"]) // 2,
                                     "barrier": bg["value"]})
         plots.insulation_tracks(tracks, marks, out / "insulation.png", title=f"{cell_type} {model or ''}".strip(),
-                                barrier=bar)
+                                barrier=bar, notes={k: "; ".join(v) for k, v in notes.items()})
     return info
 
 
@@ -1669,6 +1760,7 @@ def add_cli(sub) -> None:
     p.add_argument("--cell", nargs="+", required=True, help="cell type of each --expression, same order")
     p.add_argument("--model", default="creator", help="model name (summary 'method')")
     p.add_argument("--splits", help="gene splits: TSV (gene_id, split) or the trainer's metrics.json")
+    p.add_argument("--metrics", help="the trainer's metrics.json: its input-only baselines go beside ours")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_cli_expression)
 
@@ -1707,6 +1799,10 @@ def add_cli(sub) -> None:
                                        "(raw count pixels used)")
     p.add_argument("--barrier", help="barrier bedGraph of the tads stage (drawn in the plot)")
     p.add_argument("--truth-boundaries", help="planted truth boundaries.bed (synthetic data)")
+    p.add_argument("--reference", help="reference directory: with --features, the CTCF/DNase-peak baseline")
+    p.add_argument("--features", help="the cell's features signal.zarr (input-only boundary baseline)")
+    p.add_argument("--baseline-distance-bins", type=int, default=3,
+                   help="baseline calls at least this many bins apart (the tads stage's barrier_distance_bins)")
     p.add_argument("--chrom-sizes", help="chrom.sizes (assembly check, shuffle space)")
     p.add_argument("--window-bp", type=int, default=100_000, help="insulation window (default 100000)")
     p.add_argument("--prominence", type=float, default=0.2, help="min boundary prominence, log2 (default 0.2)")
@@ -1728,7 +1824,8 @@ def _cli_expression(args) -> int:
     if len(args.expression) != len(args.cell):
         raise InputError(f"{len(args.expression)} --expression file(s) but {len(args.cell)} --cell name(s)",
                          fix="give one cell type per expression table, in the same order")
-    evaluate_expression(dict(zip(args.cell, args.expression)), args.out, model=args.model, splits=args.splits)
+    evaluate_expression(dict(zip(args.cell, args.expression)), args.out, model=args.model, splits=args.splits,
+                        metrics=args.metrics)
     return 0
 
 
@@ -1752,7 +1849,8 @@ def _cli_hic(args) -> int:
                  hic_balance=False if args.no_hic_balance else None, attention=args.attention, barrier=args.barrier,
                  truth_boundaries=args.truth_boundaries, chrom_sizes=args.chrom_sizes, window_bp=args.window_bp,
                  prominence=args.prominence, tolerance_bp=args.tolerance_bp, n_shuffles=args.n_shuffles,
-                 seed=args.seed, max_distance_bp=args.max_distance)
+                 seed=args.seed, max_distance_bp=args.max_distance, reference=args.reference,
+                 features=args.features, baseline_distance_bins=args.baseline_distance_bins)
     return 0
 
 

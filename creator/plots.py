@@ -142,10 +142,14 @@ def pr_curves(curves: Mapping[str, dict], out, *, title: str | None = None) -> P
 
 
 def insulation_tracks(tracks: Mapping[str, pd.DataFrame], marks: Mapping[str, pd.DataFrame], out, *,
-                      title: str | None = None, max_chroms: int = 6, barrier: pd.DataFrame | None = None) -> Path:
+                      title: str | None = None, max_chroms: int = 6, barrier: pd.DataFrame | None = None,
+                      notes: Mapping[str, str] | None = None) -> Path:
     """One panel per chromosome: each insulation track (``chrom, position, insulation``; log2) as a
     line, each boundary set (``chrom, position``) as ticks at the top of the panel and, when given,
-    the learned barrier (``chrom, position, barrier``) as a filled profile on a right-hand axis."""
+    the learned barrier (``chrom, position, barrier``) as a filled profile on a right-hand axis.
+    ``notes[name]`` (e.g. a boundary set's recall, precision and enrichment) is added to that set's
+    legend entry, so ours and an input-only baseline read side by side."""
+    notes = dict(notes or {})
     chroms = set()
     for df in list(tracks.values()) + list(marks.values()):
         chroms |= set(df["chrom"].astype(str))
@@ -153,7 +157,8 @@ def insulation_tracks(tracks: Mapping[str, pd.DataFrame], marks: Mapping[str, pd
     n = max(len(chroms), 1)
     fig, axes = plt.subplots(n, 1, figsize=(11, 2.6 * n), squeeze=False)
     line_colours = {"Hi-C": "#333333", "attention": "#1f77b4"}
-    mark_colours = {"ours": "#1f77b4", "Hi-C": "#333333", "truth": "#d62728"}
+    mark_colours = {"ours": "#1f77b4", "Hi-C": "#333333", "truth": "#d62728", "CTCF peaks": "#ff7f0e",
+                    "DNase peaks": "#9467bd"}
     mark_labels = {"ours": "our boundaries", "Hi-C": "Hi-C boundaries", "truth": "planted boundaries"}
     for ax, chrom in zip(axes[:, 0], chroms):
         for k, (name, df) in enumerate(tracks.items()):
@@ -170,7 +175,8 @@ def insulation_tracks(tracks: Mapping[str, pd.DataFrame], marks: Mapping[str, pd
             y = yhi + 0.12 * span * (k + 0.5)
             ax.plot(g["position"], np.full(len(g), y), ls="none", marker="|", ms=12, mew=2,
                     color=mark_colours.get(name, f"C{k + 5}"),
-                    label=f"{mark_labels.get(name, name + ' boundaries')} ({len(g)})")
+                    label=f"{mark_labels.get(name, name + ' (input-only baseline)')} ({len(g)})"
+                          + (f"\n  {notes[name]}" if name in notes else ""))
         ax.set_ylabel("log2 insulation")
         if barrier is not None:
             g = barrier[barrier["chrom"] == chrom]

@@ -139,6 +139,11 @@ class TrainConfig:
     bf16: bool = _DEFAULTS["bf16"]
     deterministic: bool = _DEFAULTS["deterministic"]
     signal_noise: float = _DEFAULTS["signal_noise"]
+    #: with ``model.insulation``: this times the mean learned insulation per element (nats, over the
+    #: batch's elements and heads) is added to the loss. Domain boundaries are few, so an L1 prior
+    #: keeps the head from spending insulation everywhere (a second distance decay, or a read-out of
+    #: activity) and leaves it where blocking attention pays: at the boundaries. 0 = off
+    insulation_l1: float = _DEFAULTS["insulation_l1"]
     keep: str = _DEFAULTS["keep"]
     region_path: str = _DEFAULTS["region_path"]
 
@@ -332,17 +337,25 @@ def score_genes(pred: np.ndarray, obs: np.ndarray, baselines: dict[str, np.ndarr
 class _UnitForward(nn.Module):
     """One training unit through the model (the module DDP wraps)."""
 
-    def __init__(self, model: nn.Module, element_chunk: int, gene_chunk: int):
+    def __init__(self, model: nn.Module, element_chunk: int, gene_chunk: int, insulation_l1: float = 0.0):
         super().__init__()
         self.model = model
         self.element_chunk = element_chunk or None
         self.gene_chunk = gene_chunk or None
+        self.insulation_l1 = insulation_l1 if getattr(model.gene, "insulation", None) is not None else 0.0
 
     def forward(self, tokens, signal, index, offset, mask, center=None):
+        """Predictions ``[B]`` and the insulation penalty (0 unless ``insulation_l1``)."""
         emb = data.encode_elements(self.model, tokens, signal, 1, chunk=self.element_chunk)
         if center is not None:  # the region path: same numbers, first-layer scores shared by the genes
-            return data.region_predictions(self.model, emb, center, index, offset, mask)
-        return data.gene_predictions(self.model, emb, index, offset, mask, chunk=self.gene_chunk)
+            pred = data.region_predictions(self.model, emb, center, index, offset, mask)
+        else:
+            pred = data.gene_predictions(self.model, emb, index, offset, mask, chunk=self.gene_chunk)
+        if not self.insulation_l1:
+            return pred, pred.new_zeros(())
+        u = self.model.gene.insulation.strength(emb[None], torch.ones(emb.shape[:1], dtype=torch.bool,
+                                                                       device=emb.device)[None])
+        return pred, self.insulation_l1 * u.mean()
 
 
 #: region_path auto: windows at least this wide go through the region path (measured on 2 CPU
@@ -519,7 +532,7 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
     if di.main:
         _write_splits(ref, splits, out / "splits.tsv")
     seed_everything(cfg.seed * 1000 + 1 + di.rank)  # per-rank dropout streams
-    step_module = _UnitForward(model, cfg.element_chunk, cfg.gene_chunk)
+    step_module = _UnitForward(model, cfg.element_chunk, cfg.gene_chunk, cfg.insulation_l1)
     runner: nn.Module = step_module
     if di.world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -607,10 +620,10 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
                     batch.signal = jitter_signal(batch.signal, cfg.signal_noise,
                                                  seed=(cfg.seed, di.rank, state["global_step"]))
                 with autocast(dev, cfg.bf16):
-                    pred = runner(batch.tokens, batch.signal, batch.index, batch.offset, batch.mask,
-                                  batch.center if use_region_path(cfg.region_path, batch) else None)
+                    pred, penalty = runner(batch.tokens, batch.signal, batch.index, batch.offset, batch.mask,
+                                           batch.center if use_region_path(cfg.region_path, batch) else None)
                 sse = data.mse_sum(pred, batch.target)
-                loss = sse / batch.n_genes
+                loss = sse / batch.n_genes + penalty
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:

@@ -3,6 +3,7 @@ rule evaluate_expression:
     input:
         expression=expand(f"{OUT}/predict/{MODEL}/{{cell}}/expression.tsv", cell=EXPR_CELLS),
         splits=f"{OUT}/model/{MODEL}/splits.tsv",
+        metrics=f"{OUT}/model/{MODEL}/metrics.json",
     output:
         summary=f"{OUT}/eval/{MODEL}/expression/summary.tsv",
         scatter=report(
@@ -20,7 +21,7 @@ rule evaluate_expression:
         model=MODEL,
     shell:
         "python -m creator --log {log:q} evaluate-expression --expression {input.expression:q} --cell {params.cells}"
-        " --splits {input.splits:q} --model {params.model} --out {params.out:q}"
+        " --splits {input.splits:q} --metrics {input.metrics:q} --model {params.model} --out {params.out:q}"
 
 
 rule evaluate_links:
@@ -61,11 +62,14 @@ rule evaluate_links:
 
 
 rule evaluate_tads:
-    """Attention boundaries against Hi-C insulation boundaries and/or planted domain boundaries."""
+    """Attention boundaries against Hi-C insulation boundaries and/or planted domain boundaries, beside
+    as many boundaries called from the CTCF (else DNase) signal alone (input-only baseline)."""
     input:
         boundaries=f"{OUT}/tads/{MODEL}/{{cell}}/boundaries.bed",
         mcool=f"{OUT}/tads/{MODEL}/{{cell}}/attention.mcool",
         barrier=f"{OUT}/tads/{MODEL}/{{cell}}/barrier.bedgraph",
+        reference=reference_outputs(),
+        features=f"{OUT}/features/{{cell}}/signal.zarr",
         chrom_sizes=SRC.reference["chrom_sizes"],
         hic=lambda wc: hic_input(wc.cell),
         truth=lambda wc: tad_truth(wc.cell),
@@ -88,9 +92,12 @@ rule evaluate_tads:
         out=lambda wc, output: os.path.dirname(output.summary),
         model=MODEL,
         n_shuffles=config["evaluate"]["n_shuffles"],
+        reference=lambda wc, input: os.path.dirname(input.reference[0]),
+        distance_bins=config["tads"]["barrier_distance_bins"],
     shell:
         "python -m creator --log {log:q} evaluate-hic --boundaries {input.boundaries:q} --attention {params.attention:q}"
-        " --barrier {input.barrier:q}"
+        " --barrier {input.barrier:q} --reference {params.reference:q} --features {input.features:q}"
+        " --baseline-distance-bins {params.distance_bins}"
         " --chrom-sizes {input.chrom_sizes:q} --cell {wildcards.cell} {params.hic} {params.truth}"
         " --n-shuffles {params.n_shuffles} --model {params.model} --out {params.out:q}"
 

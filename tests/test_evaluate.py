@@ -84,6 +84,14 @@ def test_distance_bins():
 
 
 def test_fulco_benchmark_parses():
+    # Golden numbers from the file alone, with F=resources/demo/crispr/EPCrisprBenchmark_Fulco2019_K562_GRCh38.tsv.gz
+    # and K='NR>1 && $14=="K562"' (columns: 7 startTSS, 9 measuredGeneSymbol, 13 ValidConnection, 16 Regulated):
+    #   5091: zcat $F | awk -F'\t' "$K" | wc -l;  3852: add && $13=="TRUE";  101: add && $13=="TRUE" && $16=="TRUE"
+    #   (137: zcat $F | awk -F'\t' 'NR>1 && $16=="TRUE"' | wc -l);  1239 invalid, 1228 of them PromoterElement:
+    #   zcat $F | awk -F'\t' "$K"' && $13!="TRUE"{print $13}' | sort | uniq -c  (11 give another reason)
+    #   54 genes: zcat $F | awk -F'\t' "$K"' && $13=="TRUE"{print $9}' | sort -u | wc -l
+    #   81 without a TSS: ... && $13=="TRUE" && $7=="NA";  distance bins 75 / 614 / 3082: the others'
+    #   |(chromStart + chromEnd) / 2 - startTSS| below 10 kb / below 100 kb / beyond
     b = ev.read_benchmark(FULCO, cell_type="K562")
     assert b.n_rows == 5091
     assert b.n_invalid == 1239
@@ -321,6 +329,8 @@ def test_planted_truth_mode_scores_the_truth(tmp_path, simulated):
     truth = ev.read_truth_links(TRUTH / "links.tsv")
     raw = pd.read_csv(TRUTH / "links.tsv", sep="\t")
     assert truth.n_rows == len(raw) and truth.n_invalid == int(raw["own_promoter"].sum())
+    # 291 planted links: python -m creator simulate --outdir /tmp/s --seed 7 (the fixture's defaults), then
+    # awk -F'\t' 'NR>1 && $12=="True"' /tmp/s/truth/links.tsv | wc -l   (column 12: is_link)
     assert int(truth.pairs["positive"].sum()) == int(raw["is_link"].sum()) == 291
     within = raw[raw["distance"] <= 250_000]
     rng = np.random.default_rng(0)
@@ -388,6 +398,19 @@ def test_expression_metrics_per_split(tmp_path):
                       split=np.where(np.arange(200) % 2, "test", "train"))).to_csv(sp, sep="\t", index=False)
     res2 = ev.evaluate_expression({"cellD": df}, tmp_path / "out2", splits=sp, plot=False)
     assert res2["cellD"]["test"]["n"] == 99   # gene 5 has no observation
+    # the trainer's input-only baselines (metrics.json) go beside ours, per split
+    base = {"n": 25, "pearson": 0.31, "spearman": 0.29}
+    metrics.write_text(json.dumps({"splits": {"mode": "chromosomes", "val_chroms": ["chr2"], "test_chroms": ["chr3"]},
+                                   "cells": {"cellD": {"splits": {"test": {"baselines": {"promoter_dnase": base}}}},
+                                             "other": {"splits": {"all": {"baselines": {"promoter_dnase": base}}}}}}))
+    ev.evaluate_expression({"cellD": path}, tmp_path / "out3", model="m1", splits=metrics, metrics=metrics,
+                           plot=False)
+    s3 = pd.read_csv(tmp_path / "out3" / "summary.tsv", sep="\t")
+    b = s3[s3.method == "m1/baseline_promoter_dnase"].set_index("metric")
+    assert b["value"].to_dict() == {"pearson_test": 0.31, "spearman_test": 0.29} and (b["n"] == 25).all()
+    assert set(s3.cell_type) == {"cellD"}   # only the cells scored here
+    with pytest.raises(InputError, match="trainer's metrics"):
+        ev.evaluate_expression({"cellD": path}, tmp_path / "o4", metrics=tmp_path / "none.json", plot=False)
 
 
 def test_expression_errors(tmp_path):

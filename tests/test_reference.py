@@ -88,10 +88,18 @@ def test_demo_reference_golden(demo_reference):
     ccres = pd.read_parquet(demo_reference / "ccres.parquet")
     genes = pd.read_parquet(demo_reference / "genes.parquet")
     w = np.load(demo_reference / "windows.npz")
-    assert len(ccres) == 17731  # 17,732 candidates, one in the ENCODE blacklist
+    # Golden numbers, from the input files alone (cd resources/demo/k562_chr22):
+    # 17,731 = 17,732 candidates (wc -l candidate_regions.chr22.bed) minus the one in the blacklist
+    #   (bedtools intersect -u -a candidate_regions.chr22.bed -b GRCh38_unified_blacklist.bed | wc -l)
+    # 517 = grep -vc '^#' refseq_genes.chr22.bed
+    # 953 = the median over the 517 genes of the number of kept candidates whose midpoint
+    #   ((start + end) // 2) lies within 1 Mb of the TSS (start on +, end - 1 on -): numpy searchsorted
+    #   over the sorted midpoints of `bedtools intersect -v ...` (../shared/DESIGN.md, section 3:
+    #   "about 900 cCREs per gene" on chr22)
+    assert len(ccres) == 17731
     assert len(genes) == 517
     sizes = w["hi"] - w["lo"]
-    assert int(np.median(sizes)) == 953  # about 900 cCREs per +-1 Mb window, as DESIGN.md says
+    assert int(np.median(sizes)) == 953
     assert (np.diff(ccres["start"].to_numpy()) >= 0).all()
     # each cCRE falls in about 26 gene windows
     per_ccre = np.zeros(len(ccres), int)

@@ -49,8 +49,12 @@ def test_planted_links_recovered_above_baselines(synthetic_run):
     prevalence = value(s, "cellD", "pairs", "planted_prevalence")
     assert ours > distance + 0.05 and ours >= abc
     assert ours > 5 * prevalence
-    assert value(s, "cellD", f"{MODEL}/Score", "planted_auroc") >= value(s, "cellD", f"{MODEL}/baseline_abc",
-                                                                         "planted_auroc")
+    # AUROC against both baselines: distance ranks the planted links about as well as ABC-like does
+    # (0.860 and 0.856), so beating ABC-like alone says little. Seeds 0 / 1 / 2: 0.861 / 0.888 / 0.877,
+    # so the floor is "at or above both", the most every seed measured supports (seed 0: +0.001).
+    auroc = value(s, "cellD", f"{MODEL}/Score", "planted_auroc")
+    for baseline in ("baseline_abc", "baseline_distance"):
+        assert auroc >= value(s, "cellD", f"{MODEL}/{baseline}", "planted_auroc"), baseline
     # the paired interval of the difference is reported next to it
     assert np.isfinite(value(s, "cellD", f"{MODEL}/Score", "planted_auprc_minus_baseline_abc_ci95_low"))
 
@@ -58,14 +62,45 @@ def test_planted_links_recovered_above_baselines(synthetic_run):
 def test_planted_boundaries_found(synthetic_run):
     """Boundaries called from the learned insulation barrier (tads.boundaries_from: auto) recover
     the planted domain boundaries of the held-out cell type well above shuffled placements.
-    Measured with training seed 1 (the config's): recall 1.00, 4.66-fold over shuffled. Not robust
-    across training runs: seeds 0 and 2 give recall 0.10 and 0.29 (0.38- and 1.45-fold), so this
-    floor holds for the configured seed only (README, seed table)."""
+    With the L1 prior on the insulation (train.insulation_l1 0.1), seeds 0 / 2: recall 1.00 / 1.00,
+    7.9- / 5.6-fold over shuffled; without it 0.10 / 0.29 (README, seed table). The floors are
+    what every seed measured clears.
+
+    Beside them, the input-only baseline (as many calls at the strongest peaks of the binned CTCF
+    signal, creator.boundary_baselines): recall 0.95 / 1.00 at the same counts, 7.5- / 5.6-fold.
+    The simulator plants two strongly bound CTCF sites (activity 0.85-1 in every cell type) at
+    each boundary and lone, variably bound ones elsewhere, so CTCF strength alone nearly marks the
+    boundaries; in real genomes most CTCF sites are not domain boundaries. Ours matches it and
+    does not clearly beat it here."""
     s = summary(synthetic_run, "tads")
-    assert value(s, "cellD", MODEL, "planted_boundary_recall") > 0.5
+    assert value(s, "cellD", MODEL, "planted_boundary_recall") >= 0.8
     # enrichment = our precision over that of as many shuffled boundaries
-    assert value(s, "cellD", MODEL, "planted_boundary_enrichment") > 2.0
+    assert value(s, "cellD", MODEL, "planted_boundary_enrichment") > 3.0
     assert value(s, "cellD", MODEL, "planted_boundary_pvalue") < 0.01
+    # the learned barrier is higher at the planted boundaries than elsewhere: mean over the occupied
+    # bins within one bin of a planted boundary over the mean of the other occupied bins. Seeds
+    # 0 / 2: 26 / 6.3 (without the L1 prior: 0.58 / 1.31, and 4.7 on seed 1).
+    truth = pd.read_csv(synthetic_run.parents[1] / "resources" / "synthetic" / "truth" / "boundaries.bed",
+                        sep="\t", header=None, comment="#")
+    bar = pd.read_csv(synthetic_run / "tads" / MODEL / "cellD" / "barrier.bedgraph", sep="\t", header=None,
+                      names=["chrom", "start", "end", "value"], comment="#")
+    mid = (bar["start"] + bar["end"]) // 2
+    near = np.zeros(len(bar), bool)
+    for chrom, g in truth.groupby(0):
+        pos = ((g[1] + g[2]) // 2).to_numpy()
+        m = (bar["chrom"] == chrom).to_numpy()
+        near[m] = (np.abs(mid[m].to_numpy()[:, None] - pos[None, :]) <= 10_000).any(axis=1)
+    occupied = bar["value"].to_numpy() > 0
+    assert near.sum() >= len(truth)
+    ratio = bar["value"][near & occupied].mean() / bar["value"][~near & occupied].mean()
+    assert ratio > 3.0, ratio
+    # the input-only baseline is scored beside ours, with as many calls
+    base = f"{MODEL}/baseline_ctcf_peaks"
+    assert value(s, "cellD", base, "planted_n_boundaries") == value(s, "cellD", MODEL, "n_boundaries")
+    assert value(s, "cellD", base, "planted_boundary_recall") >= 0.9   # 0.95-1.00 at our counts
+    # ours at least as good as that baseline, within one boundary of the 21
+    assert value(s, "cellD", MODEL, "planted_boundary_recall") >= value(s, "cellD", base,
+                                                                        "planted_boundary_recall") - 1 / 21
 
 
 def test_link_table_invariants(synthetic_run):

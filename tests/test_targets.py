@@ -43,6 +43,9 @@ def test_demo_targets_golden(demo_reference, tmp_path):
     out = tmp_path / "k562.parquet"
     s = make_targets(genes_path=demo_reference / "genes.parquet",
                      expression_path=DEMO / "K562_rnaseq_ENCFF934YBO.tpm.tsv", out=out)
-    assert s["matched"] == 462 and s["n_genes"] == 517  # as the data's README says
+    # 462 = the genes of refseq_genes.chr22.bed whose symbol (column 4) is in the TPM table (the BED's
+    # Ensembl ids add none): cd resources/demo/k562_chr22; awk 'NR==FNR{s[$1]=1;next} !/^#/ && ($4 in s)'
+    #   K562_rnaseq_ENCFF934YBO.tpm.tsv refseq_genes.chr22.bed | wc -l   (517: grep -vc '^#' on the BED)
+    assert s["matched"] == 462 and s["n_genes"] == 517
     t = pd.read_parquet(out)
     assert t.set_index("symbol").loc["MAPK1", "tpm"] > 10  # a highly expressed K562 gene

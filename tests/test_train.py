@@ -302,3 +302,23 @@ def test_region_path_trains_like_the_padded_path(arrays, tmp_path):
     assert s1["mse"] == pytest.approx(s2["mse"], rel=1e-4)
     with pytest.raises(InputError, match="region_path"):
         TrainConfig.from_dict({"region_path": True})
+
+
+def test_insulation_l1_keeps_the_learned_insulation_sparse(arrays, tmp_path):
+    """train.insulation_l1 adds that times the mean per-element insulation to the loss: the same run
+    with it ends with less insulation per element (the prior the synthetic config uses)."""
+    from creator.model.checkpoint import load_checkpoint
+
+    def mean_u(out, **over):
+        _run(arrays, out, max_epochs=2, model={"dropout": 0.0, "insulation": True}, signal_noise=0.0, **over)
+        model, _ = load_checkpoint(out / "checkpoint.pt")
+        cell = data.open_cell(data.open_reference(arrays.reference), arrays.features("A"))
+        tok, sig = cell.read(0, 200)
+        with torch.no_grad():
+            emb = model.encode_elements(torch.from_numpy(tok).long(), torch.from_numpy(sig).float())
+            return float(model.gene.insulation.strength(emb[None], torch.ones(1, len(emb), dtype=torch.bool)).mean())
+
+    free, sparse = mean_u(tmp_path / "free"), mean_u(tmp_path / "l1", insulation_l1=5.0)
+    assert sparse < 0.5 * free, (sparse, free)
+    with pytest.raises(InputError, match="insulation_l1"):
+        TrainConfig.from_dict({"insulation_l1": -1})
