@@ -34,7 +34,7 @@ COMMANDS = {
     "evaluate-links": "creator.evaluate",
     "evaluate-hic": "creator.evaluate",
     "evaluate-summary": "creator.evaluate",
-    "locus-view": "creator.plots",
+    "locus-view": "creator.evaluate",
     "summary-table": "creator.summary_table",
 }
 

@@ -162,3 +162,21 @@ def bootstrap(y, scores: dict[str, np.ndarray], *, n_boot: int = 1000, seed: int
             for m, v in weighted_metrics(y, s, wb, recall).items():
                 out[k][m].append(v)
     return {k: {m: np.concatenate(v) if v else np.empty(0) for m, v in d.items()} for k, d in out.items()}
+
+
+def correlations(pred, obs) -> dict:
+    """Pearson and Spearman over the finite pairs (NaN with fewer than 3 or a constant side)."""
+    from scipy import stats
+
+    pred = np.asarray(pred, float)
+    obs = np.asarray(obs, float)
+    ok = np.isfinite(pred) & np.isfinite(obs)
+    n = int(ok.sum())
+    out = dict(n=n, pearson=float("nan"), spearman=float("nan"), pearson_p=float("nan"),
+               spearman_p=float("nan"))
+    if n >= 3 and np.ptp(pred[ok]) > 0 and np.ptp(obs[ok]) > 0:
+        r = stats.pearsonr(pred[ok], obs[ok])
+        rho = stats.spearmanr(pred[ok], obs[ok])
+        out.update(pearson=float(r.statistic), pearson_p=float(r.pvalue),
+                   spearman=float(rho.statistic), spearman_p=float(rho.pvalue))
+    return out

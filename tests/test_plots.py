@@ -104,7 +104,7 @@ def test_locus_view_from_files(tmp_path):
     cool = write_cool(tmp_path / "att.cool", {"chr1": n}, {"chr1": (i, j, v / v.max())}, float_counts=True)
     bed = tmp_path / "b.bed"
     bed.write_text("chr1\t895000\t905000\tB1\nchr1\t1295000\t1305000\tB2\n")
-    out = plots.locus_view_from_files(tmp_path / "locus_files.png", links=lpath, gene="G0", score="attention",
+    out = ev.locus_view_from_files(tmp_path / "locus_files.png", links=lpath, gene="G0", score="attention",
                                       cool=cool, bigwigs={"DNase": bw}, boundaries=bed, top_n=6)
     assert_png(out, min_w=900, min_h=500)
 
@@ -121,7 +121,7 @@ def test_locus_view_marks_crispri_tested_elements(tmp_path, monkeypatch):
         return real(out, **kw)
 
     monkeypatch.setattr(plots, "locus_view", spy)
-    out = plots.locus_view_from_files(tmp_path / "locus_crispr.png", links=lpath, gene="G0", crispr=bpath, cell="K562")
+    out = ev.locus_view_from_files(tmp_path / "locus_crispr.png", links=lpath, gene="G0", crispr=bpath, cell="K562")
     assert_png(out, min_w=900, min_h=300)
     mine = bdf[(bdf["measuredGeneSymbol"] == "G0") & (bdf["ValidConnection"] == "TRUE")]
     tested = seen["tested"]

@@ -1,0 +1,131 @@
+"""The evaluate commands (evaluate-expression, evaluate-links, evaluate-hic, evaluate-summary, locus-
+view). (Part of :mod:`creator.evaluate`; the metrics and files are described there.)"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+
+from creator import ranking
+from creator.config import section_defaults
+from creator.errors import InputError
+
+from .common import combine_summaries
+from .expression import evaluate_expression
+from .truth import parse_peer, read_benchmark, read_truth_links
+from .links import evaluate_links
+from .boundaries import evaluate_hic
+from .locus import add_locus_cli
+
+log = logging.getLogger("creator.evaluate")
+
+
+def add_cli(sub) -> None:
+    add_locus_cli(sub)
+    _D = section_defaults("evaluate")  # the config schema's defaults
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("evaluate-expression", help="Pearson/Spearman of predicted vs observed expression",
+                       description=__doc__.split("\n\n")[0], formatter_class=fmt)
+    p.add_argument("--expression", nargs="+", required=True, help="expression.tsv per cell type")
+    p.add_argument("--cell", nargs="+", required=True, help="cell type of each --expression, same order")
+    p.add_argument("--model", default="creator", help="model name (summary 'method')")
+    p.add_argument("--splits", help="gene splits: TSV (gene_id, split) or the trainer's metrics.json")
+    p.add_argument("--metrics", help="the trainer's metrics.json: its input-only baselines go beside ours")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=_cli_expression)
+
+    p = sub.add_parser("evaluate-links", help="AUPRC/AUROC of link scores against CRISPRi or planted truth",
+                       description=__doc__.split("\n\n")[0], formatter_class=fmt)
+    p.add_argument("--links", required=True, help="links.tsv.gz of one (model, cell)")
+    p.add_argument("--cell", required=True, help="cell type (summary 'cell_type')")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--benchmark", help="CRISPRi benchmark, EPCrisprBenchmark format")
+    g.add_argument("--truth-links", help="planted truth links.tsv (synthetic data)")
+    p.add_argument("--benchmark-cell", help="CellType of the benchmark to use (default: --cell)")
+    p.add_argument("--keep-own-promoter", action="store_true",
+                   help="with --truth-links, keep the pairs of genes with their own promoter cCRE")
+    p.add_argument("--model", help="model name (prefixes 'method')")
+    p.add_argument("--name", help="metric prefix (default crispr / planted)")
+    p.add_argument("--max-distance", type=float, help="leave out pairs farther than this (bp) from the TSS")
+    p.add_argument("--drop-not-scored", action="store_true",
+                   help="leave out pairs without an overlapping cCRE instead of ranking them last")
+    p.add_argument("--peer", action="append", default=[], metavar="NAME=PATH:COLUMN",
+                   help="another method's predictions to score on the same pairs (repeatable)")
+    p.add_argument("--n-boot", type=int, default=_D["n_bootstrap"], help="bootstrap resamples for the intervals (0: none)")
+    p.add_argument("--seed", type=int, default=_D["seed"], help="seed of the bootstrap")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=_cli_links)
+
+    p = sub.add_parser("evaluate-hic", help="boundaries vs Hi-C insulation / planted truth; attention vs Hi-C",
+                       description=__doc__.split("\n\n")[0], formatter_class=fmt)
+    p.add_argument("--boundaries", required=True, help="our boundaries.bed")
+    p.add_argument("--cell", required=True, help="cell type (summary 'cell_type')")
+    p.add_argument("--model", help="model name (summary 'method'; default 'attention')")
+    p.add_argument("--hic", help=".cool, .mcool::resolutions/N, or Juicer text dump 'bin1 bin2 count'")
+    p.add_argument("--hic-chrom", help="chromosome of a Juicer text dump")
+    p.add_argument("--hic-resolution", type=int, help="resolution (bp) of a Juicer text dump")
+    p.add_argument("--no-hic-balance", action="store_true", help="raw Hi-C counts even when balanced weights exist")
+    p.add_argument("--attention", help="attention of the tads stage: attention.mcool::resolutions/N, or a .cool "
+                                       "(raw count pixels used)")
+    p.add_argument("--barrier", help="barrier bedGraph of the tads stage (drawn in the plot)")
+    p.add_argument("--truth-boundaries", help="planted truth boundaries.bed (synthetic data)")
+    p.add_argument("--reference", help="reference directory: with --features, the CTCF/DNase-peak baseline")
+    p.add_argument("--features", help="the cell's features signal.zarr (input-only boundary baseline)")
+    p.add_argument("--baseline-distance-bins", type=int, default=3,
+                   help="baseline calls at least this many bins apart (the tads stage's barrier_distance_bins)")
+    p.add_argument("--chrom-sizes", help="chrom.sizes (assembly check, shuffle space)")
+    p.add_argument("--window-bp", type=int, default=100_000, help="insulation window (default 100000)")
+    p.add_argument("--prominence", type=float, default=0.2, help="min boundary prominence, log2 (default 0.2)")
+    p.add_argument("--tolerance-bp", type=int, help="match distance (default: one Hi-C bin)")
+    p.add_argument("--n-shuffles", type=int, default=_D["n_shuffles"], help="shuffles for the enrichment (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-distance", type=int, default=2_000_000, help="O/E correlation up to this distance (bp)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(func=_cli_hic)
+
+    p = sub.add_parser("evaluate-summary", help="concatenate partial summary.tsv files",
+                       description=__doc__.split("\n\n")[0], formatter_class=fmt)
+    p.add_argument("--inputs", nargs="+", required=True, help="summary.tsv files")
+    p.add_argument("--out", required=True, help="combined summary.tsv")
+    p.set_defaults(func=_cli_summary)
+
+
+def _cli_expression(args) -> int:
+    if len(args.expression) != len(args.cell):
+        raise InputError(f"{len(args.expression)} --expression file(s) but {len(args.cell)} --cell name(s)",
+                         fix="give one cell type per expression table, in the same order")
+    evaluate_expression(dict(zip(args.cell, args.expression)), args.out, model=args.model, splits=args.splits,
+                        metrics=args.metrics)
+    return 0
+
+
+def _cli_links(args) -> int:
+    if args.benchmark:
+        truth = read_benchmark(args.benchmark, cell_type=args.benchmark_cell or args.cell, name=args.name or "crispr")
+    else:
+        truth = read_truth_links(args.truth_links, exclude_own_promoter=not args.keep_own_promoter,
+                                 name=args.name or "planted")
+    evaluate_links(args.links, truth, args.out, cell_type=args.cell, model=args.model,
+                   max_distance=args.max_distance, drop_not_scored=args.drop_not_scored,
+                   peers=[parse_peer(p) for p in args.peer], n_boot=args.n_boot, seed=args.seed)
+    return 0
+
+
+def _cli_hic(args) -> int:
+    if args.n_shuffles < 1:
+        raise InputError("--n-shuffles must be >= 1", fix="give a positive number")
+    evaluate_hic(args.boundaries, args.out, cell_type=args.cell, model=args.model, hic=args.hic,
+                 hic_chrom=args.hic_chrom, hic_resolution=args.hic_resolution,
+                 hic_balance=False if args.no_hic_balance else None, attention=args.attention, barrier=args.barrier,
+                 truth_boundaries=args.truth_boundaries, chrom_sizes=args.chrom_sizes, window_bp=args.window_bp,
+                 prominence=args.prominence, tolerance_bp=args.tolerance_bp, n_shuffles=args.n_shuffles,
+                 seed=args.seed, max_distance_bp=args.max_distance, reference=args.reference,
+                 features=args.features, baseline_distance_bins=args.baseline_distance_bins)
+    return 0
+
+
+def _cli_summary(args) -> int:
+    combine_summaries(args.inputs, args.out)
+    return 0
