@@ -119,11 +119,13 @@ def test_link_table_invariants(synthetic_run):
     order = np.lexsort((links["TargetGeneTSS"], links["start"], chrom_codes.codes))
     assert (order == np.arange(len(links))).all()  # sorted: chr, start, TSS
     # the BEDPE holds exactly the links above the links.bedpe_threshold quantile of Score, with their scores
+    # (the TSV's Score is rounded to 6 digits, so links tied with the quantile there may be either
+    # side of it: seed 2 put 2 of 22,314 there)
     bedpe = pd.read_csv(synthetic_run / "links" / MODEL / "cellD" / "links.bedpe.gz", sep="\t")
-    top = links[links["Score"] > np.quantile(links["Score"], 0.95)]
-    assert len(bedpe) == len(top) > 0
-    np.testing.assert_allclose(np.sort(bedpe["score"].to_numpy(float)), np.sort(top["Score"].to_numpy(float)),
-                               rtol=1e-5)
+    q = np.quantile(links["Score"], 0.95)
+    assert 0 < int((links["Score"] > q).sum()) <= len(bedpe) <= int((links["Score"] >= q).sum())
+    np.testing.assert_allclose(np.sort(bedpe["score"].to_numpy(float)),
+                               np.sort(links["Score"].to_numpy(float))[-len(bedpe):], rtol=1e-5)
 
 
 def test_every_output_and_the_report(synthetic_run):
