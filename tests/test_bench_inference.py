@@ -30,11 +30,9 @@ def test_agreement_is_checked(bench, capsys, monkeypatch, torch_one_thread):
     diff = re.search(r"max \|ours - published method\| on the sampled genes: (\S+)", out)
     assert diff and float(diff.group(1)) < 1e-4, out
     # ours off by 1e-3 on every gene: the run fails and says by how much
-    real = bench.predict_cached
-
-    def off(*a, **kw):
-        return real(*a, **kw) + 1e-3
-
-    monkeypatch.setattr(bench, "predict_cached", off)
+    # (the default stage 2 is the region path, predict_windows; --region-bp 0 runs predict_cached)
+    for name in ("predict_windows", "predict_cached"):
+        real = getattr(bench, name)
+        monkeypatch.setattr(bench, name, lambda *a, _real=real, **kw: _real(*a, **kw) + 1e-3)
     with pytest.raises(SystemExit, match=r"disagree by 1\.0\d*e-03 \(> 0\.0001\)"):
         bench.main(ARGS)
