@@ -18,6 +18,8 @@ Fixture keys starting with ``_`` (provenance notes) are not served.
 
 from __future__ import annotations
 
+import pytest
+
 import http.server
 import json
 import threading
@@ -130,3 +132,12 @@ def start() -> FakePortal:
     server = FakePortal()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+@pytest.fixture
+def portal():
+    """The portal on 127.0.0.1 for one test (its ``url`` attribute: the base URL)."""
+    server = start()
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -11,19 +11,11 @@ import pytest
 import yaml
 
 from conftest import REPO, copy_workflow
-from encode_portal import start as start_portal
+from encode_portal import portal  # noqa: F401 (the fixture)
 from creator import encode
 from creator.config import cell_types, read_samples
 from creator.errors import DownloadError, InputError
 from creator.formats import RNASEQ, TRACKS
-
-
-@pytest.fixture
-def portal():
-    server = start_portal()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def settings(portal_url: str, **over) -> dict:

@@ -20,7 +20,7 @@ import pytest
 from creator import download, encode
 from creator.errors import DownloadError
 from encode_portal import ANSWER, DATA, answer, body, records
-from encode_portal import start as start_portal
+from encode_portal import portal  # noqa: F401 (the fixture)
 
 SCHEMAS = DATA / "schemas"
 
@@ -40,14 +40,6 @@ def _date_time(value) -> bool:
 def validator(name: str) -> jsonschema.Draft202012Validator:
     schema = json.loads((SCHEMAS / f"{name}.json").read_text())
     return jsonschema.Draft202012Validator(schema, format_checker=FORMATS)
-
-
-@pytest.fixture
-def portal():
-    server = start_portal()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def errors(v, obj) -> list[str]:
