@@ -85,6 +85,7 @@ from creator import data
 from creator.errors import InputError
 from creator.config import section_defaults, validate_section
 from creator.inference import autocast, check_model_fits, predict_genes, resolve_device
+from creator.inference.run import REGION_MIN_WINDOW
 from creator.io import json_safe, write_json
 
 log = logging.getLogger(__name__)
@@ -360,7 +361,7 @@ class _UnitForward(nn.Module):
 
 #: region_path auto: windows at least this wide go through the region path (measured on 2 CPU
 #: cores: 2.4x faster at ~900 elements per window, 1.8x slower at ~75)
-REGION_PATH_MIN_WINDOW = 256
+REGION_PATH_MIN_WINDOW = REGION_MIN_WINDOW  # the same threshold as inference
 
 
 def use_region_path(setting: str, batch: data.Batch) -> bool:

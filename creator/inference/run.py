@@ -34,6 +34,9 @@ __all__ = ["encode_range", "encode_all", "windows_from_ranges", "pad_windows", "
 
 #: default span (bp, first to last element centre) of an inference region: three 1 Mb-radius windows
 REGION_BP = 3_000_000
+#: the region path pays off from about this many elements per window; smaller windows (e.g. the
+#: synthetic data's ~75) run faster as padded batches, whose per-gene Python loop is shorter
+REGION_MIN_WINDOW = 256
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,7 +227,8 @@ def predict_genes(model, cell, genes=None, *, device: torch.device | None = None
     """Predicted log1p expression (float32 ``[len(genes)]``, in the order of ``genes``; default: all
     genes of the reference) of a :class:`creator.data.CellInputs`. Per chromosome, the cCREs of the
     genes' windows are encoded once, then stage 2 runs through regions of ``region_bp``
-    (:func:`predict_windows`; ``None``: padded batches only) or, when ``on_batch`` is given, on
+    (:func:`predict_windows`, when the median window holds at least :data:`REGION_MIN_WINDOW`
+    elements; ``None``: padded batches only) or, when ``on_batch`` is given, on
     batches of ``batch_genes`` consecutive genes, calling ``on_batch(genes, pred, attention)`` per
     batch with the attention probabilities (list of ``[B, H, T, T]``, gene token last).
     ``embeddings`` (``[n_ccre, d]`` array-like, e.g. the memmap of element_embeddings.npy) skips
@@ -244,7 +248,8 @@ def predict_genes(model, cell, genes=None, *, device: torch.device | None = None
             emb = torch.from_numpy(np.array(embeddings[lo:hi], dtype=np.float32)).to(device)
         else:
             emb = encode_range(model, cell, lo, hi, device=device, element_batch=element_batch, bf16=bf16)
-        if on_batch is None and region_bp is not None and len(nonempty):
+        wide = len(nonempty) and np.median(ref.hi[nonempty] - ref.lo[nonempty]) >= REGION_MIN_WINDOW
+        if on_batch is None and region_bp is not None and wide:
             with autocast(device, bf16):
                 pred = predict_windows(model, emb, ref.ccre_center[lo:hi], ref.lo[group] - lo,
                                        np.maximum(ref.hi[group] - lo, ref.lo[group] - lo), ref.tss[group],
