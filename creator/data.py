@@ -40,11 +40,10 @@ import pandas as pd
 import torch
 
 from creator.errors import InputError
-from creator.formats import N_TRACKS, TRACK_INDEX, TRACKS
+from creator.formats import N_TRACKS, REFERENCE_FILES, TRACK_INDEX, TRACKS, reference_outputs
 
 log = logging.getLogger(__name__)
 
-REFERENCE_FILES = ("ccres.parquet", "genes.parquet", "windows.npz", "sequence.npy")
 GENE_COLUMNS = ("gene_id", "symbol", "chrom", "tss", "win_lo", "win_hi")
 #: signal arrays up to this size are read into memory once (else read per batch from zarr)
 DEFAULT_CACHE_BYTES = 1 << 30
@@ -95,25 +94,26 @@ def _rerun_reference(path: Path) -> str:
 def open_reference(path: str | Path) -> Reference:
     """Open ``results/reference/`` (checks that the four files exist and agree)."""
     path = Path(path)
-    for name in REFERENCE_FILES:
-        if not (path / name).exists():
-            raise InputError(f"reference file {name} not found", path=path / name, fix=_rerun_reference(path))
+    files = reference_outputs(path)
+    for file in files.values():
+        if not file.exists():
+            raise InputError(f"reference file {file.name} not found", path=file, fix=_rerun_reference(path))
     try:
-        w = np.load(path / "windows.npz", allow_pickle=False)
+        w = np.load(files["windows"], allow_pickle=False)
         arrays = {k: w[k] for k in w.files}
     except Exception as exc:  # zipfile / value errors for a truncated file
-        raise InputError(f"cannot read windows.npz: {exc}", path=path / "windows.npz",
+        raise InputError(f"cannot read windows.npz: {exc}", path=files["windows"],
                          fix=_rerun_reference(path)) from exc
     need = ("lo", "hi", "tss", "ccre_center", "gene_chrom", "ccre_chrom", "chroms", "window_bp",
             "element_bp", "reference_id")
     missing = [k for k in need if k not in arrays]
     if missing:
-        raise InputError(f"windows.npz lacks {', '.join(missing)}", path=path / "windows.npz",
+        raise InputError(f"windows.npz lacks {', '.join(missing)}", path=files["windows"],
                          fix=_rerun_reference(path))
-    genes = pd.read_parquet(path / "genes.parquet")
+    genes = pd.read_parquet(files["genes"])
     miss = [c for c in GENE_COLUMNS if c not in genes.columns]
     if miss:
-        raise InputError(f"genes.parquet lacks column(s) {', '.join(miss)}", path=path / "genes.parquet",
+        raise InputError(f"genes.parquet lacks column(s) {', '.join(miss)}", path=files["genes"],
                          fix=_rerun_reference(path))
     lo = arrays["lo"].astype(np.int64)
     hi = arrays["hi"].astype(np.int64)
@@ -121,14 +121,14 @@ def open_reference(path: str | Path) -> Reference:
                                       and np.array_equal(genes["win_hi"].to_numpy(np.int64), hi)):
         raise InputError(f"genes.parquet ({len(genes)} genes) and windows.npz ({len(lo)} windows) disagree",
                          path=path, fix=_rerun_reference(path))
-    sequence = np.load(path / "sequence.npy", mmap_mode="r")
+    sequence = np.load(files["sequence"], mmap_mode="r")
     centre = arrays["ccre_center"].astype(np.int64)
     element_bp = int(arrays["element_bp"])
     if sequence.ndim != 2 or sequence.shape != (len(centre), element_bp):
         raise InputError(f"sequence.npy has shape {sequence.shape}, expected ({len(centre)}, {element_bp})",
-                         path=path / "sequence.npy", fix=_rerun_reference(path))
+                         path=files["sequence"], fix=_rerun_reference(path))
     if len(lo) and (lo.min() < 0 or hi.max() > len(centre) or np.any(hi < lo)):
-        raise InputError("windows.npz has windows outside the cCRE table", path=path / "windows.npz",
+        raise InputError("windows.npz has windows outside the cCRE table", path=files["windows"],
                          fix=_rerun_reference(path))
     return Reference(path=path, genes=genes.reset_index(drop=True), lo=lo, hi=hi,
                      tss=arrays["tss"].astype(np.int64), ccre_center=centre,
@@ -141,14 +141,6 @@ def open_reference(path: str | Path) -> Reference:
 
 # ---------------------------------------------------------------------------------------------
 # one cell type
-
-
-def features_path(features_dir: str | Path, cell: str) -> Path:
-    return Path(features_dir) / cell / "signal.zarr"
-
-
-def targets_path(targets_dir: str | Path, cell: str) -> Path:
-    return Path(targets_dir) / f"{cell}.parquet"
 
 
 @dataclass(eq=False)
@@ -207,8 +199,8 @@ def open_cell(reference: Reference, features: str | Path, targets: str | Path | 
     if not features.exists():
         raise InputError(f"no features file for cell type {cell}", path=features,
                          fix=f"run the features stage for {cell} (every cell type of the sample sheet "
-                             "with role train/test needs one), or point --features/--features-dir at "
-                             f"the directory that holds {cell}/signal.zarr")
+                             "with role train/test needs one), or give the path of its signal.zarr "
+                             f"(--features, or --features {cell}=PATH for train)")
     try:
         arr = zarr.open_array(str(features), mode="r")
     except Exception as exc:
@@ -219,7 +211,7 @@ def open_cell(reference: Reference, features: str | Path, targets: str | Path | 
     if rid != reference.reference_id:
         raise InputError(
             f"features of {cell} were computed against another reference: reference_id {rid!r} in "
-            f"{features} but {reference.reference_id!r} in {reference.path / 'windows.npz'}",
+            f"{features} but {reference.reference_id!r} in {reference_outputs(reference.path)['windows']}",
             path=features, fix=_rerun_features(cell, features))
     if arr.ndim != 3 or arr.shape[0] != reference.n_ccre:
         raise InputError(f"features of {cell} have shape {arr.shape}; the reference has "

@@ -18,7 +18,7 @@ import pandas as pd
 
 from creator.config import load_config
 from creator.errors import InputError, display_path
-from creator.formats import TRACK_INDEX, TRACKS, N_TRACKS
+from creator.formats import TRACK_INDEX, TRACKS, N_TRACKS, reference_outputs
 from creator.io import atomic_path, chrom_sort_key, suggest_chrom
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,9 @@ def extract_features(*, reference_dir, tracks: dict[str, str | Path], out, resol
     unknown = set(tracks) - set(TRACKS)
     if unknown:
         raise InputError(f"unknown track(s) {', '.join(sorted(unknown))}", fix="use names from " + ", ".join(TRACKS))
-    ccres = pd.read_parquet(reference_dir / "ccres.parquet", columns=["chrom", "start", "end"])
-    with np.load(reference_dir / "windows.npz") as w:
+    ref_files = reference_outputs(reference_dir)
+    ccres = pd.read_parquet(ref_files["ccres"], columns=["chrom", "start", "end"])
+    with np.load(ref_files["windows"]) as w:
         element_bp = int(w["element_bp"])
         rid = str(w["reference_id"])
     if element_bp % resolution_bp:

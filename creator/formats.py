@@ -36,7 +36,8 @@ genes.parquet in the same order: ``gene_id``, ``symbol``, ``tpm`` (float, NaN wh
 
 Written by the ``train`` stage (``results/model/{model}/``): ``checkpoint.pt`` (the kept model,
 :mod:`creator.model.checkpoint` format), ``last.pt`` (resumable state), ``metrics.json`` and
-``splits.tsv`` (described in :mod:`creator.train`).
+``splits.tsv`` (described in :mod:`creator.train`); the trainer's own ``best.pt`` (the model to keep
+so far) and ``last.stale.pt`` (a state set aside when settings changed).
 
 Written by the ``predict`` stage (``results/predict/{model}/{cell}/``):
 
@@ -109,6 +110,8 @@ Written by the ``tads`` stage (``results/tads/{model}/{cell}/``; definitions in 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 #: CREaTor's 16 epigenomic tracks, in the model's input order.
 TRACKS: tuple[str, ...] = (
     "CTCF", "DNase", "EP300", "H2AFZ", "H3K27ac", "H3K27me3", "H3K36me3", "H3K4me1",
@@ -127,14 +130,38 @@ N_TOKENS = 5
 
 ROLES = ("train", "test", "predict")
 
+#: File names of the reference stage's outputs in its directory (layout above).
+REFERENCE_OUTPUTS = {"ccres": "ccres.parquet", "genes": "genes.parquet", "windows": "windows.npz",
+                     "sequence": "sequence.npy"}
+REFERENCE_FILES: tuple[str, ...] = tuple(REFERENCE_OUTPUTS.values())
+
+#: File names of the train stage's files in its directory (layout above; the workflow declares
+#: checkpoint, metrics and splits; ``last.pt``, ``best.pt`` and ``last.stale.pt`` are the trainer's own).
+TRAIN_OUTPUTS = {"checkpoint": "checkpoint.pt", "last": "last.pt", "best": "best.pt", "stale": "last.stale.pt",
+                 "metrics": "metrics.json", "splits": "splits.tsv"}
+
 #: File names of the predict stage's outputs in its directory (layout above).
 PREDICT_OUTPUTS = {"expression": "expression.tsv", "embeddings": "element_embeddings.npy",
                    "attention": "attention.zarr"}
 
 
+def _layout(directory, names: dict) -> dict:
+    return {k: Path(directory) / v for k, v in names.items()}
+
+
+def reference_outputs(reference_dir) -> dict:
+    """``{"ccres", "genes", "windows", "sequence"}`` -> paths of one reference directory's files: the
+    one place their names are made (reference writes them, the stages that read it use it)."""
+    return _layout(reference_dir, REFERENCE_OUTPUTS)
+
+
+def train_outputs(model_dir) -> dict:
+    """``{"checkpoint", "last", "best", "stale", "metrics", "splits"}`` -> paths of one model
+    directory's files (the train stage writes them)."""
+    return _layout(model_dir, TRAIN_OUTPUTS)
+
+
 def predict_outputs(predict_dir) -> dict:
     """``{"expression", "embeddings", "attention"}`` -> paths of one predict directory's outputs:
     the one place their names are made (predict writes them, links and tads read them)."""
-    from pathlib import Path
-
-    return {k: Path(predict_dir) / v for k, v in PREDICT_OUTPUTS.items()}
+    return _layout(predict_dir, PREDICT_OUTPUTS)

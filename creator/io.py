@@ -402,13 +402,16 @@ def write_tsv(df: pd.DataFrame, dest: str | Path, **kwargs) -> None:
         df.to_csv(tmp, sep="\t", index=False, **kwargs)
 
 
-def name_path_pairs(items: list[str], flag: str) -> dict[str, str]:
-    """``["DNase=a.bigWig", ...]`` from a repeatable ``--flag NAME=PATH`` option -> ``{name: path}``."""
+def name_path_pairs(items: list[str], flag: str, example: str = "DNase=dnase.bigWig") -> dict[str, str]:
+    """``["DNase=a.bigWig", ...]`` from a repeatable ``--flag NAME=PATH`` option -> ``{name: path}``
+    (a name given twice is an error: which path was meant is unclear)."""
     out = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            raise InputError(f"{flag} {item!r} is not NAME=PATH", fix=f"e.g. {flag} DNase=dnase.bigWig")
+            raise InputError(f"{flag} {item!r} is not NAME=PATH", fix=f"e.g. {flag} {example}")
+        if name in out and out[name] != path:
+            raise InputError(f"{flag} names {name} twice ({out[name]} and {path})", fix=f"give {name} once")
         out[name] = path
     return out
 

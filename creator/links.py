@@ -87,7 +87,7 @@ from creator import data
 from creator import linkscore
 from creator.config import add_config_argument, section_defaults, stage_settings
 from creator.errors import InputError
-from creator.formats import TRACK_INDEX, predict_outputs
+from creator.formats import TRACK_INDEX, predict_outputs, reference_outputs
 from creator.inference import load_model, resolve_device
 from creator.io import atomic_path, read_table, tabix_index
 
@@ -390,7 +390,7 @@ def links(*, checkpoint: str | Path, reference: str | Path, features: str | Path
     ens = np.where(ens.isna().to_numpy(), g["gene_id"].astype(str).to_numpy(), ens.astype(str).to_numpy())
     gene_id = g["gene_id"].astype(str).to_numpy()
     strand = g["strand"].astype(str).to_numpy() if "strand" in g.columns else np.full(len(g), ".")
-    cc = pd.read_parquet(ref.path / "ccres.parquet")
+    cc = pd.read_parquet(reference_outputs(ref.path)["ccres"])
     c_start = cc["orig_start" if "orig_start" in cc.columns else "start"].to_numpy(np.int64)
     c_end = cc["orig_end" if "orig_end" in cc.columns else "end"].to_numpy(np.int64)
     c_name = cc["name"].astype(str).to_numpy()

@@ -12,7 +12,7 @@ import pandas as pd
 
 from creator.config import load_config
 from creator.errors import InputError, display_path
-from creator.formats import NUCLEOTIDE_TOKENS
+from creator.formats import NUCLEOTIDE_TOKENS, reference_outputs
 from creator.io import (atomic_path, check_chrom, chrom_sort_key, read_bed, read_chrom_sizes,
                         read_genes_bed, read_genes_gtf, rename_chrom_command, suggest_chrom, write_parquet)
 
@@ -244,9 +244,10 @@ def build_reference(*, ccres_path, genes_path, genes_format, chrom_sizes_path, o
         log.info("no FASTA configured: sequence tokens are all 0 (the model sees signal only)")
         seq = np.zeros((len(ccres), element_bp), dtype=np.uint8)
 
-    write_parquet(ccres, out_dir / "ccres.parquet")
-    write_parquet(genes.drop(columns="line"), out_dir / "genes.parquet")
-    with atomic_path(out_dir / "windows.npz") as tmp:
+    files = reference_outputs(out_dir)
+    write_parquet(ccres, files["ccres"])
+    write_parquet(genes.drop(columns="line"), files["genes"])
+    with atomic_path(files["windows"]) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, lo=lo, hi=hi, tss=genes["tss"].to_numpy(np.int64),
                      ccre_center=ccres["center"].to_numpy(np.int64),
@@ -254,7 +255,7 @@ def build_reference(*, ccres_path, genes_path, genes_format, chrom_sizes_path, o
                      ccre_chrom=ccres["chrom"].map(code).to_numpy(np.int32), chroms=chroms,
                      window_bp=np.int64(window_bp), element_bp=np.int64(element_bp),
                      reference_id=np.array(rid))
-    with atomic_path(out_dir / "sequence.npy") as tmp:
+    with atomic_path(files["sequence"]) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, seq)
     sizes_per_window = hi - lo

@@ -1,11 +1,14 @@
 """Train stage: fit the CREaTor model on the training cell types, evaluate, write checkpoints.
 
-``creator train --config CONFIG --reference DIR --features-dir DIR --targets-dir DIR --out DIR
-[--train-config YAML] [--preset tiny|demo|published] [--device auto|cpu|cuda] [--max-epochs N]
-[--seed S]``
+``creator train --config CONFIG --reference DIR --features CELL=ZARR [CELL=ZARR ...]
+--targets CELL=PARQUET [CELL=PARQUET ...] --out DIR [--train-config YAML] [--preset tiny|demo|published]
+[--device auto|cpu|cuda] [--max-epochs N] [--seed S]``
 
 Cell types come from the sample sheet of ``--config``: role ``train`` are trained on; role
-``test`` are held out entirely (zero-shot: never trained on, scored on all genes). Settings
+``test`` are held out entirely (zero-shot: never trained on, scored on all genes). Each of them
+needs its ``signal.zarr`` (``--features``) and targets parquet (``--targets``), the files the
+workflow's rule declares; file names in ``--reference`` and ``--out`` are those of
+:mod:`creator.formats`. Settings
 (:class:`TrainConfig`) are taken, later ones winning, from the defaults, the config's ``train:``
 block (once the schema has one), ``--train-config`` (a YAML mapping of :class:`TrainConfig`
 fields) and the command-line flags.
@@ -74,7 +77,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -84,9 +87,10 @@ from torch import nn
 from creator import data
 from creator.errors import InputError
 from creator.config import section_defaults, validate_section
+from creator.formats import train_outputs
 from creator.inference import autocast, check_model_fits, predict_genes, resolve_device
 from creator.inference.run import REGION_MIN_WINDOW
-from creator.io import json_safe, write_json
+from creator.io import json_safe, name_path_pairs, write_json
 
 log = logging.getLogger(__name__)
 
@@ -451,11 +455,13 @@ def _mse(pred: np.ndarray, obs: np.ndarray) -> tuple[float, int]:
 # train
 
 
-def train(*, reference: str | Path, features_dir: str | Path, targets_dir: str | Path, out: str | Path,
-          train_cells: list[str], test_cells: list[str] = (), config: TrainConfig | None = None,
+def train(*, reference: str | Path, features: Mapping[str, str | Path], targets: Mapping[str, str | Path],
+          out: str | Path, train_cells: list[str], test_cells: list[str] = (), config: TrainConfig | None = None,
           device: str = "auto", callback: Callable[[str, dict], None] | None = None,
           config_source: str = "train config", restart_on_mismatch: bool = False) -> dict:
-    """Train, evaluate and write ``checkpoint.pt``, ``last.pt`` and ``metrics.json`` under ``out``.
+    """Train, evaluate and write ``checkpoint.pt``, ``last.pt``, ``metrics.json`` and ``splits.tsv``
+    under ``out`` (:func:`creator.formats.train_outputs`). ``features`` and ``targets`` map each train
+    and test cell type to its ``signal.zarr`` and targets parquet.
 
     ``callback(event, info)`` is called after every optimizer step (``event='step'``, after any
     mid-epoch checkpoint) and at every epoch end (``'epoch'``); it may raise to simulate a kill.
@@ -463,6 +469,7 @@ def train(*, reference: str | Path, features_dir: str | Path, targets_dir: str |
     from creator.model import CreatorModel, save_checkpoint
     from creator.model.checkpoint import read_checkpoint
 
+    _check_cell_files([*train_cells, *test_cells], features, targets)
     cfg = config or TrainConfig()
     out = Path(out)
     dev = resolve_device(device)
@@ -482,7 +489,7 @@ def train(*, reference: str | Path, features_dir: str | Path, targets_dir: str |
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return _train(reference, features_dir, targets_dir, out, list(train_cells), list(test_cells), cfg,
+        return _train(reference, features, targets, out, list(train_cells), list(test_cells), cfg,
                       dev, dist_info, callback, config_source, CreatorModel, save_checkpoint, read_checkpoint,
                       restart_on_mismatch)
     finally:
@@ -495,7 +502,7 @@ def train(*, reference: str | Path, features_dir: str | Path, targets_dir: str |
             dist.destroy_process_group()
 
 
-def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_cells, cfg: TrainConfig,
+def _train(reference, features, targets, out: Path, train_cells, test_cells, cfg: TrainConfig,
            dev: torch.device, di: _Dist, callback, source, CreatorModel, save_checkpoint, read_checkpoint,
            restart_on_mismatch: bool = False) -> dict:
     if not train_cells:
@@ -504,9 +511,9 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
     if overlap:
         raise InputError(f"cell types {sorted(overlap)} are both train and test",
                          fix="give each cell type one role in the sample sheet")
+    files = train_outputs(out)
     ref = data.open_reference(reference)
-    cells = {c: data.open_cell(ref, data.features_path(features_dir, c), data.targets_path(targets_dir, c), cell=c)
-             for c in [*train_cells, *test_cells]}
+    cells = {c: data.open_cell(ref, features[c], targets[c], cell=c) for c in [*train_cells, *test_cells]}
     splits = assign_splits(ref, cfg, source=source)
     if not len(splits.genes("val")):
         raise InputError("no validation gene", path=source,
@@ -531,7 +538,7 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
     model = CreatorModel(mcfg).to(dev)
     init_head_bias(model, [cells[c].targets[train_sets[c]] for c in train_cells])
     if di.main:
-        _write_splits(ref, splits, out / "splits.tsv")
+        _write_splits(ref, splits, files["splits"])
     seed_everything(cfg.seed * 1000 + 1 + di.rank)  # per-rank dropout streams
     step_module = _UnitForward(model, cfg.element_chunk, cfg.gene_chunk, cfg.insulation_l1)
     runner: nn.Module = step_module
@@ -549,7 +556,7 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
                  history=[], loss_sum=0.0, loss_n=0)
     # best.pt and last.pt are the trainer's own state; checkpoint.pt (the workflow's output) is a
     # copy of best.pt made at the end, so a rerun whose outputs were removed still finds the best model
-    last_path, best_path = out / "last.pt", out / "best.pt"
+    last_path, best_path = files["last"], files["best"]
 
     # resume
     ckpt = read_checkpoint(last_path, trusted=True) if last_path.exists() else None
@@ -563,7 +570,7 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
             # keep the old state beside, start afresh
             ckpt = None
             if di.main:
-                os.replace(last_path, last_path.with_name("last.stale.pt"))
+                os.replace(last_path, files["stale"])
             if di.world > 1:
                 import torch.distributed as dist
 
@@ -685,7 +692,7 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
 
         from creator.io import atomic_path
 
-        with atomic_path(out / "checkpoint.pt") as tmp:
+        with atomic_path(files["checkpoint"]) as tmp:
             shutil.copyfile(best_path, tmp)
     metrics = dict(
         model=mcfg.to_dict(), train_config=cfg.to_dict(), splits=splits.summary(),
@@ -723,13 +730,27 @@ def _train(reference, features_dir, targets_dir, out: Path, train_cells, test_ce
                 res["all"] = score_genes(pred, inputs.targets, base, np.arange(ref.n_gene))
             metrics["cells"][c] = dict(role=role, dnase_present="DNase" in inputs.attrs.get("present_tracks", ["DNase"]),
                                        splits=res)
-        write_json(metrics, out / "metrics.json", indent=2)
-        log.info("metrics -> %s", out / "metrics.json")
+        write_json(metrics, files["metrics"], indent=2)
+        log.info("metrics -> %s", files["metrics"])
     if di.world > 1:
         import torch.distributed as dist
 
         dist.barrier()
     return json_safe(metrics)
+
+
+def _check_cell_files(cells: list[str], features: Mapping, targets: Mapping) -> None:
+    """Every train and test cell type has its features and targets file (before anything is read)."""
+    for kind, given, flag, example in (("features", features, "--features", "features/{c}/signal.zarr"),
+                                       ("targets", targets, "--targets", "targets/{c}.parquet")):
+        missing = [c for c in cells if c not in given]
+        if missing:
+            c = missing[0]
+            raise InputError(
+                f"no {kind} file for cell type{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                "(role train/test in the sample sheet)",
+                fix=f"give each as {flag} {c}={example.format(c=c)} (the workflow's train rule passes "
+                    "every train/test cell type's file)")
 
 
 def init_head_bias(model: nn.Module, targets: list[np.ndarray]) -> float:
@@ -794,9 +815,11 @@ def add_cli(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="workflow config (its 'samples' sheet gives the cell roles)")
     p.add_argument("--reference", required=True, help="reference directory (results/reference)")
-    p.add_argument("--features-dir", required=True, help="directory with {cell}/signal.zarr")
-    p.add_argument("--targets-dir", required=True, help="directory with {cell}.parquet")
-    p.add_argument("--out", required=True, help="output directory (checkpoint.pt, last.pt, metrics.json)")
+    p.add_argument("--features", nargs="+", action="extend", required=True, metavar="CELL=ZARR",
+                   help="each train/test cell type's signal.zarr (the features stage's output)")
+    p.add_argument("--targets", nargs="+", action="extend", required=True, metavar="CELL=PARQUET",
+                   help="each train/test cell type's targets parquet (the targets stage's output)")
+    p.add_argument("--out", required=True, help="output directory (checkpoint.pt, last.pt, metrics.json, splits.tsv)")
     p.add_argument("--train-config", help="YAML mapping of training settings (see creator.train.TrainConfig)")
     p.add_argument("--preset", choices=["tiny", "demo", "published"], help="model size preset")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -819,7 +842,9 @@ def _cli(args) -> int:
     flags = {k: v for k, v in (("preset", args.preset), ("max_epochs", args.max_epochs), ("seed", args.seed))
              if v is not None}
     cfg = TrainConfig.from_dict(flags, source="command line", base=cfg)
-    train(reference=args.reference, features_dir=args.features_dir, targets_dir=args.targets_dir, out=args.out,
+    features = name_path_pairs(args.features, "--features", example="K562=features/K562/signal.zarr")
+    targets = name_path_pairs(args.targets, "--targets", example="K562=targets/K562.parquet")
+    train(reference=args.reference, features=features, targets=targets, out=args.out,
           train_cells=cell_types(samples, ("train",)), test_cells=cell_types(samples, ("test",)), config=cfg,
           device=args.device, config_source=args.train_config or str(args.config),
           restart_on_mismatch=args.restart_on_mismatch)

@@ -7,6 +7,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from creator.config import cell_types, read_samples, validate_config  # noqa: E402
+from creator.formats import REFERENCE_FILES  # noqa: E402
 from creator.workflow import Sources, command_line_config, setup_environment, using_conda  # noqa: E402
 
 config = validate_config(command_line_config(workflow, config), source="config (--configfile / --config)")
@@ -51,7 +52,13 @@ def download_path(wildcards):
 
 
 def reference_outputs():
-    return [f"{REF}/ccres.parquet", f"{REF}/genes.parquet", f"{REF}/windows.npz", f"{REF}/sequence.npy"]
+    """The reference stage's files (names: creator.formats); stages that read them get the directory."""
+    return [f"{REF}/{name}" for name in REFERENCE_FILES]
+
+
+def cell_path_args(cells, paths):
+    """CELL=PATH arguments (train's --features / --targets): the declared file of each cell type."""
+    return " ".join(shlex.quote(f"{c}={p}") for c, p in zip(cells, paths, strict=True))
 
 
 def track_args(wildcards, input):

@@ -22,11 +22,11 @@ rule train:
     params:
         config=stage_config("samples", "train"),
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
-        features=lambda wc, input: os.path.dirname(os.path.dirname(input.features[0])),
-        targets=lambda wc, input: os.path.dirname(input.targets[0]),
+        features=lambda wc, input: cell_path_args(EXPR_CELLS, input.features),
+        targets=lambda wc, input: cell_path_args(EXPR_CELLS, input.targets),
         out=lambda wc, output: os.path.dirname(output.checkpoint),
         # several GPUs: one process per GPU under torchrun (DistributedDataParallel)
         launcher=lambda wc, resources: train_launcher(resources.gpu),
     shell:
         "{params.launcher} -m creator --log {log:q} train --config {params.config:q} --reference {params.reference:q}"
-        " --features-dir {params.features:q} --targets-dir {params.targets:q} --out {params.out:q} --restart-on-mismatch"
+        " --features {params.features} --targets {params.targets} --out {params.out:q} --restart-on-mismatch"

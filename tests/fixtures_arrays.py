@@ -46,6 +46,21 @@ class ArraySet:
     def targets(self, cell: str) -> Path:
         return self.targets_dir / f"{cell}.parquet"
 
+    def expression_cells(self) -> list[str]:
+        return [c for c, r in self.cells.items() if r in ("train", "test")]
+
+    def feature_files(self) -> dict[str, Path]:
+        """The train/test cell types' signal.zarr (train's ``features``)."""
+        return {c: self.features(c) for c in self.expression_cells()}
+
+    def target_files(self) -> dict[str, Path]:
+        return {c: self.targets(c) for c in self.expression_cells()}
+
+    def train_file_args(self) -> list[str]:
+        """``--features CELL=ZARR ... --targets CELL=PARQUET ...`` as the train rule passes them."""
+        return (["--features", *(f"{c}={p}" for c, p in self.feature_files().items())]
+                + ["--targets", *(f"{c}={p}" for c, p in self.target_files().items())])
+
 
 def reference_id(chrom: np.ndarray, start: np.ndarray, element_bp: int) -> str:
     h = hashlib.sha1(str(element_bp).encode())

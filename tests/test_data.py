@@ -73,8 +73,8 @@ def test_per_base():
 
 def test_missing_features(ref, tmp_path):
     with pytest.raises(InputError, match="no features file for cell type X") as exc:
-        data.open_cell(ref, data.features_path(tmp_path, "X"))
-    assert "run the features stage for X" in str(exc.value) and "holds X/signal.zarr" in str(exc.value)
+        data.open_cell(ref, tmp_path / "X" / "signal.zarr")
+    assert "run the features stage for X" in str(exc.value) and "--features X=PATH for train" in str(exc.value)
 
 
 def _copy_signal(arrays, tmp_path, **attrs):

@@ -74,7 +74,9 @@ def planted_set(root):
 
 def test_a_tiny_model_beats_its_input_only_baselines(tmp_path):
     root = planted_set(tmp_path)
-    m = train(reference=root / "reference", features_dir=root / "features", targets_dir=root / "targets",
+    expr_cells = [c for c, r in CELLS.items() if r in ("train", "test")]
+    m = train(reference=root / "reference", features={c: root / "features" / c / "signal.zarr" for c in expr_cells},
+              targets={c: root / "targets" / f"{c}.parquet" for c in expr_cells},
               out=tmp_path / "model", train_cells=[c for c, r in CELLS.items() if r == "train"], test_cells=["C"],
               config=TrainConfig.from_dict(TRAIN), device="cpu")
     # expression, zero-shot on the held-out cell type C

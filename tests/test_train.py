@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +36,7 @@ def arrays(tmp_path_factory):
 
 def _run(arrays, out, callback=None, device="cpu", restart_on_mismatch=False, **over):
     cfg = TrainConfig.from_dict({**TINY, **over})
-    return train(reference=arrays.reference, features_dir=arrays.features_dir, targets_dir=arrays.targets_dir,
+    return train(reference=arrays.reference, features=arrays.feature_files(), targets=arrays.target_files(),
                  out=out, train_cells=["A", "B"], test_cells=["C"], config=cfg, device=device, callback=callback,
                  restart_on_mismatch=restart_on_mismatch)
 
@@ -201,7 +200,7 @@ def test_train_cli_early_stopping(arrays, tmp_path, capsys):
                    "model: {dropout: 0.0}\n")
     out = tmp_path / "model"
     rc = main(["train", "--config", str(arrays.config), "--reference", str(arrays.reference),
-               "--features-dir", str(arrays.features_dir), "--targets-dir", str(arrays.targets_dir),
+               *arrays.train_file_args(),
                "--out", str(out), "--train-config", str(yml), "--preset", "tiny", "--device", "cpu",
                "--seed", "1"])
     assert rc == 0
@@ -215,16 +214,34 @@ def test_train_cli_early_stopping(arrays, tmp_path, capsys):
     assert rc == 0
     yml.write_text("learning_rate: 0.1\n")
     rc = main(["train", "--config", str(arrays.config), "--reference", str(arrays.reference),
-               "--features-dir", str(arrays.features_dir), "--targets-dir", str(arrays.targets_dir),
+               *arrays.train_file_args(),
                "--out", str(tmp_path / "m2"), "--train-config", str(yml), "--device", "cpu"])
     assert rc == 2 and "config key 'train.learning_rate'" in capsys.readouterr().err
-    # a train cell type without features
-    shutil.copytree(arrays.features_dir, tmp_path / "feat")
-    shutil.rmtree(tmp_path / "feat" / "B")
-    rc = main(["train", "--config", str(arrays.config), "--reference", str(arrays.reference),
-               "--features-dir", str(tmp_path / "feat"), "--targets-dir", str(arrays.targets_dir),
+    # a train cell type of the sample sheet without a --features entry: named before anything is read
+    files = arrays.train_file_args()
+    files.remove(f"B={arrays.features('B')}")
+    rc = main(["train", "--config", str(arrays.config), "--reference", str(arrays.reference), *files,
                "--out", str(tmp_path / "m3"), "--preset", "tiny", "--device", "cpu"])
-    assert rc == 2 and "no features file for cell type B" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and "no features file for cell type B (role train/test in the sample sheet)" in err
+    assert "give each as --features B=features/B/signal.zarr" in err and not (tmp_path / "m3").exists()
+    # ... and one whose entry names a file that is not there
+    files = arrays.train_file_args()
+    files[files.index(f"B={arrays.features('B')}")] = f"B={tmp_path / 'nowhere.zarr'}"
+    rc = main(["train", "--config", str(arrays.config), "--reference", str(arrays.reference), *files,
+               "--out", str(tmp_path / "m4"), "--preset", "tiny", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no features file for cell type B" in err and "nowhere.zarr" in err
+    # a test cell type without targets, and an argument that is not CELL=PATH
+    files = arrays.train_file_args()
+    files.remove(f"C={arrays.targets('C')}")
+    rc = main(["train", "--config", str(arrays.config), "--reference", str(arrays.reference), *files,
+               "--out", str(tmp_path / "m5"), "--device", "cpu"])
+    assert rc == 2 and "no targets file for cell type C" in capsys.readouterr().err
+    rc = main(["train", "--config", str(arrays.config), "--reference", str(arrays.reference),
+               *arrays.train_file_args(), "--features", str(arrays.features("A")),
+               "--out", str(tmp_path / "m6"), "--device", "cpu"])
+    assert rc == 2 and "is not NAME=PATH" in capsys.readouterr().err
 
 
 def test_ddp_two_processes_gloo(arrays, tmp_path):
@@ -238,7 +255,7 @@ def test_ddp_two_processes_gloo(arrays, tmp_path):
            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
     cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "creator", "train",
            "--config", str(arrays.config), "--reference", str(arrays.reference),
-           "--features-dir", str(arrays.features_dir), "--targets-dir", str(arrays.targets_dir),
+           *arrays.train_file_args(),
            "--out", str(out), "--train-config", str(yml), "--preset", "tiny", "--device", "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
