@@ -53,12 +53,10 @@ rule evaluate_links:
         peers=lambda wc, input: peer_args(wc.cell, input.peers),
         out=lambda wc, output: os.path.dirname(output.summary),
         model=MODEL,
-        n_boot=EVAL["n_bootstrap"],
-        seed=EVAL["seed"],
+        config=stage_config("evaluate"),
     shell:
         "python -m creator --log {log:q} evaluate-links --links {input.links:q} --cell {wildcards.cell} {params.truth}"
-        " {params.peers} --n-boot {params.n_boot} --seed {params.seed}"
-        " --model {params.model} --out {params.out:q}"
+        " {params.peers} --config {params.config:q} --model {params.model} --out {params.out:q}"
 
 
 rule evaluate_tads:
@@ -91,15 +89,13 @@ rule evaluate_tads:
         truth=lambda wc, input: optional_arg("--truth-boundaries", input.truth[0] if input.truth else ""),
         out=lambda wc, output: os.path.dirname(output.summary),
         model=MODEL,
-        n_shuffles=config["evaluate"]["n_shuffles"],
         reference=lambda wc, input: os.path.dirname(input.reference[0]),
-        distance_bins=config["tads"]["barrier_distance_bins"],
+        config=stage_config("evaluate", "tads"),
     shell:
         "python -m creator --log {log:q} evaluate-hic --boundaries {input.boundaries:q} --attention {params.attention:q}"
         " --barrier {input.barrier:q} --reference {params.reference:q} --features {input.features:q}"
-        " --baseline-distance-bins {params.distance_bins}"
         " --chrom-sizes {input.chrom_sizes:q} --cell {wildcards.cell} {params.hic} {params.truth}"
-        " --n-shuffles {params.n_shuffles} --model {params.model} --out {params.out:q}"
+        " --config {params.config:q} --model {params.model} --out {params.out:q}"
 
 
 rule evaluate_summary:

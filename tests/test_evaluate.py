@@ -13,6 +13,8 @@ import pytest
 from creator import evaluate as ev
 from creator.cli import main
 from creator.errors import InputError
+from creator.evaluate.links import _links_coverage
+from creator.io import json_safe
 from conftest import REPO
 
 FULCO = REPO / "resources" / "demo" / "crispr" / "EPCrisprBenchmark_Fulco2019_K562_GRCh38.tsv.gz"
@@ -310,7 +312,7 @@ def test_link_table_with_a_hash_header_reads_the_same(tmp_path):
     assert gzip.open(hashed, "rt").readline().startswith("#chr\tstart\t")
     for genes in (None, ["G1"]):
         pd.testing.assert_frame_equal(ev.read_links(hashed, genes=genes, chunksize=17), ev.read_links(lpath, genes=genes))
-    assert ev._links_coverage(hashed) == ev._links_coverage(lpath) == ({"chr1"}, {"G0", "G1", "G2", "G3"})
+    assert _links_coverage(hashed) == _links_coverage(lpath) == ({"chr1"}, {"G0", "G1", "G2", "G3"})
     peer = ev.read_peer(ev.parse_peer(f"us={hashed}:Score"), genes=["G2"])
     assert len(peer) == 30 and (peer["symbol"] == "G2").all()
     np.testing.assert_allclose(peer["us"], ldf.loc[ldf["TargetGene"] == "G2", "Score"])
@@ -679,6 +681,51 @@ def test_cli_links_hic_and_summary(tmp_path, capsys, monkeypatch):
     assert "measuredGeneSymbol, Regulated" in err and "bad.tsv" in err
     with pytest.raises(InputError, match="summary table lacks"):
         ev.combine_summaries([bad])
+
+
+def test_cli_settings_come_from_the_config_section(tmp_path, capsys, monkeypatch):
+    """evaluate-links and evaluate-hic read their settings from --config (the sections the rules pass:
+    evaluate, and tads for the baseline's spacing), with the flags as overrides: the same numbers as
+    the Python functions given those settings."""
+    from creator import cli
+
+    for name in ("evaluate-links", "evaluate-hic"):
+        monkeypatch.setitem(cli.COMMANDS, name, "creator.evaluate")
+    lpath, bpath, _, _ = make_links_and_benchmark(tmp_path, n_genes=4, per_gene=40)
+    bench = ev.read_benchmark(bpath, cell_type="K562")
+
+    def links_ci(out):  # every method's bootstrap intervals (the perfect attention's are [1, 1] whatever the seed)
+        methods = json.loads((out / "links.json").read_text())["metrics"]["all"]["methods"]
+        return {m: e["auprc_ci95"] for m, e in methods.items()}
+
+    args = ["evaluate-links", "--links", str(lpath), "--benchmark", str(bpath), "--cell", "K562", "--model", "m"]
+    cfg = json.dumps({"evaluate": {"n_bootstrap": 50, "seed": 3}})
+    assert main([*args, "--config", cfg, "--out", str(tmp_path / "c")]) == 0
+    assert main([*args, "--config", cfg, "--seed", "4", "--out", str(tmp_path / "f")]) == 0
+    for out, seed in ((tmp_path / "c", 3), (tmp_path / "f", 4)):
+        ev.evaluate_links(lpath, bench, tmp_path / f"py{seed}", cell_type="K562", model="m", plot=False,
+                          n_boot=50, seed=seed)
+        assert links_ci(out) == links_ci(tmp_path / f"py{seed}")
+    assert links_ci(tmp_path / "c") != links_ci(tmp_path / "f")  # the flag won
+    # a misspelled key is named with its path
+    assert main([*args, "--config", '{"evaluate": {"n_boots": 5}}', "--out", str(tmp_path / "x")]) == 2
+    assert "config key 'evaluate.n_boots'" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+    ours, truth = tmp_path / "b.bed", tmp_path / "t.bed"  # 20 boundaries in 1 Mb, 10 of them on a true one
+    ours.write_text("".join(f"chrS1\t{p}\t{p + 1000}\tB\n" for p in range(10_000, 1_000_000, 50_000)))
+    truth.write_text("".join(f"chrS1\t{p}\t{p + 1000}\tT\n" for p in range(10_000, 1_000_000, 100_000)))
+    (tmp_path / "sizes").write_text("chrS1\t1000000\n")
+    args = ["evaluate-hic", "--boundaries", str(ours), "--truth-boundaries", str(truth), "--cell", "K562",
+            "--tolerance-bp", "5000", "--chrom-sizes", str(tmp_path / "sizes")]
+    assert main([*args, "--config", json.dumps({"evaluate": {"n_shuffles": 20}}), "--out", str(tmp_path / "h")]) == 0
+    assert main([*args, "--n-shuffles", "30", "--out", str(tmp_path / "h2")]) == 0
+    got = {}
+    for out, n in ((tmp_path / "h", 20), (tmp_path / "h2", 30)):
+        py = ev.evaluate_hic(ours, tmp_path / f"hpy{n}", cell_type="K562", truth_boundaries=truth, tolerance_bp=5000,
+                             chrom_sizes=tmp_path / "sizes", n_shuffles=n, plot=False)
+        got[n] = json.loads((out / "hic.json").read_text())["planted"]["shuffles"]
+        assert got[n] == json_safe(py["planted"]["shuffles"]) and got[n]["observed"] == 10
+    assert got[20]["n_shuffles"] == 20 and got[20]["shuffled_mean"] != got[30]["shuffled_mean"]
 
 
 def test_genome_wide_benchmark_gives_the_figures_of_its_slice(tmp_path):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 
 from creator import evaluate as ev
+from creator.evaluate.common import _row
 from creator.cli import main
 from creator.summary_table import render
 
 
 def _summary(tmp_path):
-    r = ev._row
+    r = _row
     rows = [r("cellD", "m", "spearman_all", 0.75, 300), r("cellD", "m", "pearson_all", 0.7, 300),
             r("cellD", "m/baseline_promoter_dnase", "spearman_all", 0.43, 300),
             r("cellD", "m/baseline_promoter_dnase", "pearson_all", 0.4, 300),

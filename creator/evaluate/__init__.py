@@ -8,6 +8,12 @@ atomically.
 
 Command line
 ------------
+Settings come as every stage's do: ``--config``, the workflow config or the inline JSON of the
+sections the rule passes (``evaluate``, and ``tads`` for evaluate-hic), unset keys taking the
+schema's defaults; the flags named after a config key (``--n-boot`` = ``evaluate.n_bootstrap``,
+``--seed`` of evaluate-links = ``evaluate.seed``, ``--n-shuffles`` = ``evaluate.n_shuffles``,
+``--baseline-distance-bins`` = ``tads.barrier_distance_bins``) win when given.
+
 ``creator evaluate-expression --expression TSV [TSV ...] --cell CELL [CELL ...] --out DIR
 [--model NAME] [--splits TSV_OR_METRICS_JSON]``
     Pearson and Spearman (scipy.stats) of ``predicted_log1p`` against ``observed_log1p`` per cell
@@ -24,7 +30,8 @@ Command line
 
 ``creator evaluate-links --links LINKS_TSV_GZ --cell CELL --out DIR
 (--benchmark CRISPR_TSV [--benchmark-cell NAME] | --truth-links TRUTH_LINKS_TSV [--keep-own-promoter])
-[--model NAME] [--max-distance BP] [--drop-not-scored] [--name NAME]``
+[--model NAME] [--max-distance BP] [--drop-not-scored] [--name NAME] [--peer NAME=PATH:COLUMN ...]
+[--config CONFIG] [--n-boot N] [--seed S]``
     Element-gene pairs of a CRISPRi benchmark (EPCrisprBenchmark format, :func:`read_benchmark`:
     positives ``Regulated == TRUE``, only ``ValidConnection == TRUE`` rows kept) or of the planted
     truth of the synthetic data (:func:`read_truth_links`, the same table shape) are joined to the
@@ -58,8 +65,8 @@ Command line
 ``creator evaluate-hic --boundaries BED --cell CELL --out DIR [--model NAME]
 [--hic PATH] [--hic-chrom CHROM] [--hic-resolution BP] [--no-hic-balance] [--attention COOL]
 [--barrier BEDGRAPH] [--truth-boundaries BED] [--chrom-sizes FILE] [--window-bp BP] [--prominence P]
-[--tolerance-bp BP] [--n-shuffles N] [--seed S] [--max-distance BP] [--reference DIR --features ZARR
-[--baseline-distance-bins 3]]``
+[--tolerance-bp BP] [--config CONFIG] [--n-shuffles N] [--seed S] [--max-distance BP]
+[--reference DIR --features ZARR [--baseline-distance-bins N]]``
     Hi-C: ``--hic`` is a ``.cool``, an ``.mcool::resolutions/N`` URI, or a Juicer-style sparse text
     dump (``bin1 bin2 count`` per line, whitespace separated, bin1/bin2 = bin START coordinates in
     bp of one chromosome, upper triangle; give ``--hic-chrom`` and ``--hic-resolution``).
@@ -104,18 +111,20 @@ The same functions run from Python: :func:`evaluate_expression`, :func:`evaluate
 :func:`auroc`, :func:`precision_at_recall`, :func:`precision_recall_curve`, :func:`distance_bins`.
 """
 
+# the public names (private helpers are imported from the submodule that owns them)
 from .common import (ABC_GAMMA, ABC_PSEUDO_BP, ALL, BASELINES, BENCHMARK_REQUIRED, DISTANCE_BINS, LINKS_REQUIRED,
-                     LINK_SCORES, SCORE_SIGN, SUMMARY_COLUMNS, TRUTH_REQUIRED, _bool_column, _float_column, _read_table,
-                     _require_columns, _row, auroc, average_precision, combine_summaries, distance_bins,
-                     precision_at_recall, precision_recall_curve, read_summary, summary_frame, write_summary)  # noqa: F401
-from .expression import (_gene_splits, correlations, evaluate_expression, expression_baseline_rows, expression_metrics,
+                     LINK_SCORES, SCORE_SIGN, SUMMARY_COLUMNS, TRUTH_REQUIRED, auroc, average_precision,
+                     combine_summaries, distance_bins, precision_at_recall, precision_recall_curve, read_summary,
+                     summary_frame, write_summary)  # noqa: F401
+from .expression import (correlations, evaluate_expression, expression_baseline_rows, expression_metrics,
                          read_expression_predictions, read_splits)  # noqa: F401
-from .truth import Benchmark, PEER_COLUMNS, Peer, parse_peer, read_benchmark, read_links, read_peer, read_truth_links
-from .links import (_ci_rows, _coverage_message, _links_coverage, add_baselines, add_peer_scores, evaluate_links,
-                    join_pairs, links_table, restrict_to_run, score_methods, score_pairs)  # noqa: F401
-from .contacts import (ASSEMBLY_SYNONYMS, ContactSource, Contacts, CoolerSource, JuicerTextSource, _common_resolution,
-                       assembly_name, check_assembly, oe_pixels, open_contacts)  # noqa: F401
-from .boundaries import (_bed_resolution, _boundary_rows, _fmt, _near, _note, _restrict, _runs, boundary_overlap,
-                         call_boundaries, evaluate_hic, insulation, read_bedgraph, read_boundaries, shuffle_enrichment)  # noqa: F401
-from .cli import _cli_expression, _cli_hic, _cli_links, _cli_summary, add_cli
+from .truth import (Benchmark, PEER_COLUMNS, Peer, parse_peer, read_benchmark, read_links, read_peer,
+                    read_truth_links)  # noqa: F401
+from .links import (add_baselines, add_peer_scores, evaluate_links, join_pairs, links_table, restrict_to_run,
+                    score_methods, score_pairs)  # noqa: F401
+from .contacts import (ASSEMBLY_SYNONYMS, ContactSource, Contacts, CoolerSource, JuicerTextSource, assembly_name,
+                       check_assembly, oe_pixels, open_contacts)  # noqa: F401
+from .boundaries import (boundary_overlap, call_boundaries, evaluate_hic, insulation, read_bedgraph, read_boundaries,
+                         shuffle_enrichment)  # noqa: F401
+from .cli import add_cli  # noqa: F401
 from .locus import locus_view_from_files  # noqa: F401

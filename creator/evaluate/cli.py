@@ -9,7 +9,7 @@ import logging
 
 
 from creator import ranking
-from creator.config import section_defaults
+from creator.config import add_config_argument, section_defaults, stage_settings
 from creator.errors import InputError
 
 from .common import combine_summaries
@@ -21,13 +21,39 @@ from .locus import add_locus_cli
 
 log = logging.getLogger("creator.evaluate")
 
+#: what each command's --help says (the metrics in full: the docstring of creator.evaluate)
+DESCRIPTIONS = {
+    "evaluate-expression": (
+        "Pearson and Spearman of predicted against observed log1p TPM per cell type, over all genes and\n"
+        "per split (train/val/test from the expression table's split column, or --splits). With --metrics,\n"
+        "the trainer's input-only baselines on the same genes beside ours. Writes summary.tsv,\n"
+        "expression.json and expression_scatter.png under --out."),
+    "evaluate-links": (
+        "Element-gene pairs of a CRISPRi benchmark (EPCrisprBenchmark format) or of the planted truth,\n"
+        "joined to the link table by gene and overlapping cCRE, ranked by each link score (attention,\n"
+        "isp_delta, Score), two baselines (distance, ABC-like) and any --peer predictions: AUPRC, AUROC\n"
+        "and precision at 70% recall with bootstrap intervals, overall and per distance bin. Settings:\n"
+        "the evaluate section of --config (n_bootstrap, seed); flags win. Writes summary.tsv, links.json,\n"
+        "pairs.tsv.gz and pr_curves.png under --out."),
+    "evaluate-hic": (
+        "Our boundaries against Hi-C insulation boundaries (--hic) and/or planted boundaries\n"
+        "(--truth-boundaries): recall, precision, overlap and enrichment over shuffled placements; with\n"
+        "--attention the observed/expected correlation of attention and contacts; with --reference and\n"
+        "--features as many boundaries called from the CTCF (else DNase) signal, scored the same way.\n"
+        "Settings: evaluate.n_shuffles and tads.barrier_distance_bins of --config; flags win. Writes\n"
+        "summary.tsv, hic.json, hic_insulation.tsv, hic_boundaries.bed and insulation.png under --out."),
+    "evaluate-summary": (
+        "Concatenates the partial summary.tsv files of the evaluations into one table (columns\n"
+        "cell_type, method, metric, distance_bin, value, n; the columns are checked), sorted."),
+}
+
 
 def add_cli(sub) -> None:
     add_locus_cli(sub)
-    _D = section_defaults("evaluate")  # the config schema's defaults
+    _D, _T = section_defaults("evaluate"), section_defaults("tads")  # the config schema's defaults
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("evaluate-expression", help="Pearson/Spearman of predicted vs observed expression",
-                       description=__doc__.split("\n\n")[0], formatter_class=fmt)
+                       description=DESCRIPTIONS["evaluate-expression"], formatter_class=fmt)
     p.add_argument("--expression", nargs="+", required=True, help="expression.tsv per cell type")
     p.add_argument("--cell", nargs="+", required=True, help="cell type of each --expression, same order")
     p.add_argument("--model", default="creator", help="model name (summary 'method')")
@@ -37,7 +63,7 @@ def add_cli(sub) -> None:
     p.set_defaults(func=_cli_expression)
 
     p = sub.add_parser("evaluate-links", help="AUPRC/AUROC of link scores against CRISPRi or planted truth",
-                       description=__doc__.split("\n\n")[0], formatter_class=fmt)
+                       description=DESCRIPTIONS["evaluate-links"], formatter_class=fmt)
     p.add_argument("--links", required=True, help="links.tsv.gz of one (model, cell)")
     p.add_argument("--cell", required=True, help="cell type (summary 'cell_type')")
     g = p.add_mutually_exclusive_group(required=True)
@@ -53,13 +79,15 @@ def add_cli(sub) -> None:
                    help="leave out pairs without an overlapping cCRE instead of ranking them last")
     p.add_argument("--peer", action="append", default=[], metavar="NAME=PATH:COLUMN",
                    help="another method's predictions to score on the same pairs (repeatable)")
-    p.add_argument("--n-boot", type=int, default=_D["n_bootstrap"], help="bootstrap resamples for the intervals (0: none)")
-    p.add_argument("--seed", type=int, default=_D["seed"], help="seed of the bootstrap")
+    add_config_argument(p, "evaluate")
+    p.add_argument("--n-boot", type=int, help="evaluate.n_bootstrap: bootstrap resamples for the intervals "
+                                              f"(0: none; default {_D['n_bootstrap']})")
+    p.add_argument("--seed", type=int, help=f"evaluate.seed: seed of the bootstrap (default {_D['seed']})")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_cli_links)
 
     p = sub.add_parser("evaluate-hic", help="boundaries vs Hi-C insulation / planted truth; attention vs Hi-C",
-                       description=__doc__.split("\n\n")[0], formatter_class=fmt)
+                       description=DESCRIPTIONS["evaluate-hic"], formatter_class=fmt)
     p.add_argument("--boundaries", required=True, help="our boundaries.bed")
     p.add_argument("--cell", required=True, help="cell type (summary 'cell_type')")
     p.add_argument("--model", help="model name (summary 'method'; default 'attention')")
@@ -73,20 +101,24 @@ def add_cli(sub) -> None:
     p.add_argument("--truth-boundaries", help="planted truth boundaries.bed (synthetic data)")
     p.add_argument("--reference", help="reference directory: with --features, the CTCF/DNase-peak baseline")
     p.add_argument("--features", help="the cell's features signal.zarr (input-only boundary baseline)")
-    p.add_argument("--baseline-distance-bins", type=int, default=3,
-                   help="baseline calls at least this many bins apart (the tads stage's barrier_distance_bins)")
+    p.add_argument("--baseline-distance-bins", type=int,
+                   help="tads.barrier_distance_bins: baseline calls at least this many bins apart, as the tads "
+                        f"stage's barrier boundaries (default {_T['barrier_distance_bins']})")
     p.add_argument("--chrom-sizes", help="chrom.sizes (assembly check, shuffle space)")
     p.add_argument("--window-bp", type=int, default=100_000, help="insulation window (default 100000)")
     p.add_argument("--prominence", type=float, default=0.2, help="min boundary prominence, log2 (default 0.2)")
     p.add_argument("--tolerance-bp", type=int, help="match distance (default: one Hi-C bin)")
-    p.add_argument("--n-shuffles", type=int, default=_D["n_shuffles"], help="shuffles for the enrichment (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    add_config_argument(p, "evaluate and tads")
+    p.add_argument("--n-shuffles", type=int,
+                   help=f"evaluate.n_shuffles: shuffles for the enrichment (default {_D['n_shuffles']})")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the shuffles (default 0; evaluate.seed is the link bootstrap's)")
     p.add_argument("--max-distance", type=int, default=2_000_000, help="O/E correlation up to this distance (bp)")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_cli_hic)
 
     p = sub.add_parser("evaluate-summary", help="concatenate partial summary.tsv files",
-                       description=__doc__.split("\n\n")[0], formatter_class=fmt)
+                       description=DESCRIPTIONS["evaluate-summary"], formatter_class=fmt)
     p.add_argument("--inputs", nargs="+", required=True, help="summary.tsv files")
     p.add_argument("--out", required=True, help="combined summary.tsv")
     p.set_defaults(func=_cli_summary)
@@ -102,6 +134,7 @@ def _cli_expression(args) -> int:
 
 
 def _cli_links(args) -> int:
+    cfg = stage_settings(args.config, "evaluate", {"n_bootstrap": args.n_boot, "seed": args.seed})
     if args.benchmark:
         truth = read_benchmark(args.benchmark, cell_type=args.benchmark_cell or args.cell, name=args.name or "crispr")
     else:
@@ -109,20 +142,23 @@ def _cli_links(args) -> int:
                                  name=args.name or "planted")
     evaluate_links(args.links, truth, args.out, cell_type=args.cell, model=args.model,
                    max_distance=args.max_distance, drop_not_scored=args.drop_not_scored,
-                   peers=[parse_peer(p) for p in args.peer], n_boot=args.n_boot, seed=args.seed)
+                   peers=[parse_peer(p) for p in args.peer], n_boot=cfg["n_bootstrap"], seed=cfg["seed"])
     return 0
 
 
 def _cli_hic(args) -> int:
-    if args.n_shuffles < 1:
+    n_shuffles = stage_settings(args.config, "evaluate", {"n_shuffles": args.n_shuffles})["n_shuffles"]
+    distance_bins = stage_settings(args.config, "tads",
+                                   {"barrier_distance_bins": args.baseline_distance_bins})["barrier_distance_bins"]
+    if n_shuffles < 1:
         raise InputError("--n-shuffles must be >= 1", fix="give a positive number")
     evaluate_hic(args.boundaries, args.out, cell_type=args.cell, model=args.model, hic=args.hic,
                  hic_chrom=args.hic_chrom, hic_resolution=args.hic_resolution,
                  hic_balance=False if args.no_hic_balance else None, attention=args.attention, barrier=args.barrier,
                  truth_boundaries=args.truth_boundaries, chrom_sizes=args.chrom_sizes, window_bp=args.window_bp,
-                 prominence=args.prominence, tolerance_bp=args.tolerance_bp, n_shuffles=args.n_shuffles,
+                 prominence=args.prominence, tolerance_bp=args.tolerance_bp, n_shuffles=n_shuffles,
                  seed=args.seed, max_distance_bp=args.max_distance, reference=args.reference,
-                 features=args.features, baseline_distance_bins=args.baseline_distance_bins)
+                 features=args.features, baseline_distance_bins=distance_bins)
     return 0
 
 

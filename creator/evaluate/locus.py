@@ -77,7 +77,10 @@ def locus_view_from_files(out, *, links, gene: str, score: str = "Score", cool=N
 
 
 def add_locus_cli(sub) -> None:
-    p = sub.add_parser("locus-view", help="locus view of one gene: tracks, elements, link arcs, attention matrix")
+    p = sub.add_parser("locus-view", help="locus view of one gene: tracks, elements, link arcs, attention matrix",
+                       description="One figure around a gene: the signal tracks (--bigwig), the cCREs, arcs of its "
+                                   "--top-n strongest links by --score, the tads stage's boundaries and its attention "
+                                   "matrix (--cool), and the CRISPRi-tested elements (--crispr).")
     p.add_argument("--links", required=True, help="links.tsv.gz of one (model, cell)")
     p.add_argument("--gene", required=True, help="gene symbol or id")
     p.add_argument("--score", default="Score", help="link column for the arcs (default Score)")
