@@ -39,7 +39,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, IO
 
-from creator.config import section_defaults
+from creator.config import add_config_argument, section_defaults, stage_settings
 from creator.errors import DownloadError, InputError
 
 log = logging.getLogger(__name__)
@@ -466,8 +466,15 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    fetch(args.url, args.out, md5=args.md5, retries=args.retries, backoff_s=args.backoff,
-          timeout_s=args.timeout)
+    for flag, value, low in (("--retries", args.retries, 0), ("--backoff", args.backoff, 0)):
+        if value is not None and value < low:
+            raise InputError(f"{flag} must be >= {low}, got {value}", fix=f"give {flag} {low} or more")
+    if args.timeout is not None and args.timeout <= 0:
+        raise InputError(f"--timeout must be > 0, got {args.timeout}", fix="give a positive number of seconds")
+    cfg = stage_settings(args.config, "download", {"retries": args.retries, "backoff_s": args.backoff,
+                                                   "timeout_s": args.timeout})
+    fetch(args.url, args.out, md5=args.md5, retries=cfg["retries"], backoff_s=cfg["backoff_s"],
+          timeout_s=cfg["timeout_s"])
     return 0
 
 
@@ -478,8 +485,11 @@ def add_cli(sub) -> None:
     p.add_argument("--url", required=True, help="http(s):// or file:// URL, or a filesystem path")
     p.add_argument("--out", required=True, help="destination file")
     p.add_argument("--md5", default=None, help="expected md5 (32 hex characters)")
-    p.add_argument("--retries", type=int, default=_D["retries"], help="retries on transient errors (%(default)s)")
-    p.add_argument("--backoff", type=float, default=_D["backoff_s"],
-                   help="first retry delay in seconds, doubled each retry (%(default)s)")
-    p.add_argument("--timeout", type=float, default=_D["timeout_s"], help="socket timeout in seconds (%(default)s)")
+    add_config_argument(p, "download")
+    p.add_argument("--retries", type=int,
+                   help=f"download.retries: retries on transient errors (default {_D['retries']})")
+    p.add_argument("--backoff", type=float,
+                   help=f"download.backoff_s: first retry delay in seconds, doubled each retry (default {_D['backoff_s']})")
+    p.add_argument("--timeout", type=float,
+                   help=f"download.timeout_s: socket timeout in seconds (default {_D['timeout_s']})")
     p.set_defaults(func=_cli)

@@ -16,9 +16,7 @@ rule download:
     params:
         url=lambda wc: SRC.url(download_path(wc)),
         md5=lambda wc: SRC.md5_arg(download_path(wc)),
-        retries=config["download"]["retries"],
-        backoff=config["download"]["backoff_s"],
-        timeout=config["download"]["timeout_s"],
+        config=stage_config("download"),
     shell:
-        "python -m creator --log {log:q} download --url {params.url:q} --out {output:q} {params.md5} --retries {params.retries}"
-        " --backoff {params.backoff} --timeout {params.timeout}"
+        "python -m creator --log {log:q} download --url {params.url:q} --out {output:q} {params.md5}"
+        " --config {params.config:q}"

@@ -433,6 +433,26 @@ def test_cli_ok(server, tmp_path):
     assert dest.read_bytes() == BODY
 
 
+def test_cli_settings_from_the_config_section(server, tmp_path, capsys):
+    """The download section of --config (what the rule passes) sets retries, backoff and timeout; a flag wins."""
+    url = server.add("/down", fail=100)
+    cfg = json.dumps({"download": {"retries": 1, "backoff_s": 0.0, "timeout_s": 5}})
+    rc = cli.main(["download", "--url", url, "--out", str(tmp_path / "a"), "--config", cfg])
+    err = capsys.readouterr().err
+    assert rc == 2 and server.hits["/down"] == 2
+    assert "giving up after 2 attempt(s)" in err and "download.retries (now 1) or download.timeout_s (now 5)" in err
+    rc = cli.main(["download", "--url", url, "--out", str(tmp_path / "b"), "--config", cfg, "--retries", "2"])
+    assert rc == 2 and server.hits["/down"] == 5 and "giving up after 3 attempt(s)" in capsys.readouterr().err
+    # no config: the schema's defaults (retries 4, timeout 60)
+    rc = cli.main(["download", "--url", url, "--out", str(tmp_path / "c"), "--backoff", "0"])
+    assert rc == 2 and server.hits["/down"] == 10
+    assert "download.retries (now 4) or download.timeout_s (now 60)" in capsys.readouterr().err
+    rc = cli.main(["download", "--url", url, "--out", str(tmp_path / "d"), "--config", cfg, "--retries", "-1"])
+    assert rc == 2 and "--retries must be >= 0" in capsys.readouterr().err and server.hits["/down"] == 10
+    rc = cli.main(["download", "--url", url, "--out", str(tmp_path / "e"), "--config", '{"download": {"retry": 1}}'])
+    assert rc == 2 and "config key 'download.retry'" in capsys.readouterr().err
+
+
 def test_cli_md5_mismatch_returns_2(server, tmp_path, capsys):
     url = server.add("/cli")
     dest = tmp_path / "cli.bin"
