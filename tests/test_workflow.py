@@ -61,6 +61,37 @@ def test_command_line_configfile_replaces_the_default(tmp_path):
     assert "resources/synthetic/data/reference/ccres.bed" in out
 
 
+def test_rules_pass_settings_as_config_and_the_files_they_declare():
+    """Every stage command gets its settings through --config (evaluate-expression and -summary have
+    none); train gets each cell type's declared files; the reference, model and predict files the
+    rules declare are the names creator.formats gives."""
+    from creator.formats import PREDICT_OUTPUTS, REFERENCE_FILES, TRAIN_OUTPUTS
+
+    p = run(["-n", "--forceall", "--printshellcmds", "--configfile", "config/synthetic.yaml"], REPO)
+    out = p.stdout + p.stderr
+    commands = [line for line in out.splitlines() if " -m creator --log " in line]
+    stage = {c: c.split(" -m creator --log ", 1)[1].split()[1] for c in commands}
+    assert {s for c, s in stage.items() if "--config" not in c.split()} == {"evaluate-expression", "evaluate-summary"}
+    assert {"download", "reference", "features", "targets", "train", "predict", "links", "tads", "evaluate-links",
+            "evaluate-hic"} <= set(stage.values())
+    assert not any(flag in out for flag in ("--features-dir", "--targets-dir", "--n-boot", "--n-shuffles", "--retries"))
+    (train,) = [c for c, s in stage.items() if s == "train"]
+    from creator.config import cell_types, read_samples
+
+    cells = cell_types(read_samples(REPO / "config/samples.synthetic.tsv"), ("train", "test"))
+    assert len(cells) > 2
+    for cell in cells:
+        assert f" {cell}=results/synthetic/features/{cell}/signal.zarr " in train
+        assert f" {cell}=results/synthetic/targets/{cell}.parquet " in train
+    assert train.count("=results/synthetic/features/") == len(cells)
+    for name in REFERENCE_FILES:
+        assert f"results/synthetic/reference/{name}" in out
+    for key in ("checkpoint", "metrics", "splits"):
+        assert f"results/synthetic/model/creator_synthetic/{TRAIN_OUTPUTS[key]}" in out
+    for name in PREDICT_OUTPUTS.values():
+        assert f"results/synthetic/predict/creator_synthetic/cellD/{name}" in out
+
+
 @pytest.mark.slow
 def test_synthetic_chain_to_features(synthetic_run):
     """The synthetic chain's features and targets (from the session's synthetic run)."""
