@@ -145,6 +145,18 @@ PREDICT_OUTPUTS = {"expression": "expression.tsv", "embeddings": "element_embedd
                    "attention": "attention.zarr"}
 
 
+#: File names of each evaluation's outputs in its ``--out`` directory
+#: (``results/eval/{model}/expression/``, ``.../links/{cell}/``, ``.../tads/{cell}/``; columns in
+#: :mod:`creator.evaluate`). Every evaluation writes a tidy ``summary.tsv``.
+EVALUATE_OUTPUTS = {
+    "expression": {"summary": "summary.tsv", "json": "expression.json", "scatter": "expression_scatter.png"},
+    "links": {"summary": "summary.tsv", "json": "links.json", "pairs": "pairs.tsv.gz", "table": "links_table.tsv",
+              "pr": "pr_curves.png"},
+    "tads": {"summary": "summary.tsv", "json": "hic.json", "insulation": "hic_insulation.tsv",
+             "boundaries": "hic_boundaries.bed", "plot": "insulation.png"},
+}
+
+
 def _layout(directory, names: dict) -> dict:
     return {k: Path(directory) / v for k, v in names.items()}
 
@@ -165,3 +177,9 @@ def predict_outputs(predict_dir) -> dict:
     """``{"expression", "embeddings", "attention"}`` -> paths of one predict directory's outputs:
     the one place their names are made (predict writes them, links and tads read them)."""
     return _layout(predict_dir, PREDICT_OUTPUTS)
+
+
+def evaluate_outputs(out_dir, kind: str) -> dict:
+    """Paths of one evaluation's outputs (``kind``: ``expression``, ``links`` or ``tads``; keys of
+    :data:`EVALUATE_OUTPUTS`) in its ``--out`` directory."""
+    return _layout(out_dir, EVALUATE_OUTPUTS[kind])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -127,20 +131,90 @@ SYNTHETIC_MODEL = "creator_synthetic"
 SYNTHETIC_CELLS = ("cellA", "cellD", "cellE")
 
 
-@pytest.fixture(scope="session")
-def synthetic_run(tmp_path_factory):
-    """The synthetic chain (config/synthetic.yaml) once per test session: training on every train
-    cell type, then predictions, links and TADs of SYNTHETIC_CELLS only, the held-out cellD's
+class SyntheticRun:
+    """The synthetic chain (config/synthetic.yaml) in a background snakemake process: training on every
+    train cell type, then predictions, links and TADs of SYNTHETIC_CELLS only, the held-out cellD's
     evaluations, the expression evaluation and the report of those (the other cell types' links and
-    TADs add minutes and nothing the tests read). Returns ``results/synthetic``."""
-    wd = copy_workflow(tmp_path_factory.mktemp("science") / "wf")
-    m = SYNTHETIC_MODEL
-    targets = [f"results/synthetic/eval/{m}/expression/summary.tsv",
-               f"results/synthetic/eval/{m}/links/cellD/summary.tsv",
-               f"results/synthetic/eval/{m}/tads/cellD/summary.tsv"]
-    for c in SYNTHETIC_CELLS:
-        targets += [f"results/synthetic/links/{m}/{c}/links.bedpe.gz", f"results/synthetic/tads/{m}/{c}/loops.bedpe"]
-    # targets before --configfile, which takes several values
-    run([*targets, "--cores", "2", "--configfile", "config/synthetic.yaml"], wd)
-    run(["--report", "results/synthetic/report.zip", *targets, "--configfile", "config/synthetic.yaml"], wd)
-    return wd / "results" / "synthetic"
+    TADs add minutes and nothing the tests read).
+
+    It starts when collection ends (:func:`pytest_collection_modifyitems`), so its training (~6 min)
+    runs on one core while the other tests run on the other; the tests that read it run last and
+    wait for it. ``--cores 1`` also fixes torch's thread count (snakemake sets ``OMP_NUM_THREADS``
+    to the job's threads), so the trained model does not depend on the machine's core count."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="creator-science-"))
+        self.wd = self.root / "wf"
+        self.log = self.root / "snakemake.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        copy_workflow(self.wd)
+        m = SYNTHETIC_MODEL
+        targets = [f"results/synthetic/eval/{m}/expression/summary.tsv",
+                   f"results/synthetic/eval/{m}/links/cellD/summary.tsv",
+                   f"results/synthetic/eval/{m}/tads/cellD/summary.tsv"]
+        for c in SYNTHETIC_CELLS:
+            targets += [f"results/synthetic/links/{m}/{c}/links.bedpe.gz",
+                        f"results/synthetic/tads/{m}/{c}/loops.bedpe"]
+        # targets before --configfile, which takes several values
+        chain = [[*SNAKEMAKE, *targets, "--cores", "1", "--configfile", "config/synthetic.yaml"],
+                 [*SNAKEMAKE, "--report", "results/synthetic/report.zip", *targets,
+                  "--configfile", "config/synthetic.yaml"]]
+        script = " && ".join(shlex.join(cmd) for cmd in chain)
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(["bash", "-c", script], cwd=self.wd, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def wait(self) -> Path:
+        """``results/synthetic`` once the run has finished; an AssertionError with the log's tail if it failed."""
+        if self.proc is None:
+            self.start()
+        if self.proc.wait() != 0:
+            raise AssertionError(f"the synthetic run failed (exit {self.proc.returncode}; workflow in {self.wd}):\n"
+                                 f"{self.log.read_text()[-6000:]}")
+        return self.wd / "results" / "synthetic"
+
+    def stop(self, keep: bool) -> None:
+        """Kill a run still going (a failed test under ``-x``); remove its folder unless ``keep``."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if keep:
+            print(f"\nthe synthetic run is kept in {self.wd} (log: {self.log})")
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+_SYNTHETIC: SyntheticRun | None = None
+
+
+@pytest.hookimpl(trylast=True)  # after -m/-k have deselected
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that read the synthetic run go last, and the run starts now in the background."""
+    global _SYNTHETIC
+    readers = [item for item in items if "synthetic_run" in getattr(item, "fixturenames", ())]
+    if not readers or config.option.collectonly:
+        return
+    ids = {id(item) for item in readers}
+    items[:] = [item for item in items if id(item) not in ids] + readers
+    _SYNTHETIC = SyntheticRun()
+    _SYNTHETIC.start()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _SYNTHETIC is not None:
+        _SYNTHETIC.stop(keep=exitstatus != 0)
+
+
+@pytest.fixture(scope="session")
+def synthetic_run():
+    """``results/synthetic`` of the session's synthetic run (:class:`SyntheticRun`)."""
+    global _SYNTHETIC
+    if _SYNTHETIC is None:  # collected some other way: run it now
+        _SYNTHETIC = SyntheticRun()
+    return _SYNTHETIC.wait()

@@ -64,8 +64,8 @@ def test_command_line_configfile_replaces_the_default(tmp_path):
 def test_rules_pass_settings_as_config_and_the_files_they_declare():
     """Every stage command gets its settings through --config (evaluate-expression and -summary have
     none); train gets each cell type's declared files; the reference, model and predict files the
-    rules declare are the names creator.formats gives."""
-    from creator.formats import PREDICT_OUTPUTS, REFERENCE_FILES, TRAIN_OUTPUTS
+    rules declare are the names creator.formats gives, and so are the evaluations' declared files."""
+    from creator.formats import EVALUATE_OUTPUTS, PREDICT_OUTPUTS, REFERENCE_FILES, TRAIN_OUTPUTS
 
     p = run(["-n", "--forceall", "--printshellcmds", "--configfile", "config/synthetic.yaml"], REPO)
     out = p.stdout + p.stderr
@@ -90,6 +90,11 @@ def test_rules_pass_settings_as_config_and_the_files_they_declare():
         assert f"results/synthetic/model/creator_synthetic/{TRAIN_OUTPUTS[key]}" in out
     for name in PREDICT_OUTPUTS.values():
         assert f"results/synthetic/predict/creator_synthetic/cellD/{name}" in out
+    declared = {"expression": ("expression", ("summary", "scatter")), "links": ("links/cellD", ("summary", "table", "pr")),
+                "tads": ("tads/cellD", ("summary", "plot"))}
+    for kind, (where, keys) in declared.items():
+        for key in keys:
+            assert f"results/synthetic/eval/creator_synthetic/{where}/{EVALUATE_OUTPUTS[kind][key]}" in out
 
 
 @pytest.mark.slow

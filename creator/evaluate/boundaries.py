@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from creator.errors import InputError
+from creator.formats import evaluate_outputs
 from creator.insulation import DiamondInsulation
 from creator.io import chrom_sort_key, suggest_chrom, write_json, write_tsv
 
@@ -218,6 +219,7 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
     from creator.io import read_chrom_sizes
 
     out = Path(out)
+    files = evaluate_outputs(out, "tads")
     if hic is None and truth_boundaries is None and attention is None:
         raise InputError("nothing to compare the boundaries with or to show",
                          fix="give --hic and/or --truth-boundaries (or --attention for the insulation track alone)")
@@ -331,12 +333,12 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
             hinfo["oe_correlation"] = dict(all=cor, per_chromosome=per_chrom, max_distance_bp=max_distance_bp,
                                            attention_resolution=att_src.resolution)
         info["hic"] = hinfo
-        write_tsv(ins_df, out / "hic_insulation.tsv", float_format="%.5g", na_rep="NA")
+        write_tsv(ins_df, files["insulation"], float_format="%.5g", na_rep="NA")
         bed = pd.DataFrame({"chrom": hb["chrom"], "start": np.maximum(hb["position"] - res // 2, 0),
                             "end": hb["position"] + res // 2,
                             "name": [f"hic_boundary_{k + 1}" for k in range(len(hb))],
                             "score": hb["prominence"].round(4)})
-        write_tsv(bed, out / "hic_boundaries.bed", header=False)
+        write_tsv(bed, files["boundaries"], header=False)
 
     if truth_boundaries is not None:
         truth = read_boundaries(truth_boundaries, what="truth boundaries BED")
@@ -377,8 +379,8 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
     if base_method is not None and f"{base_track} peaks" not in marks:
         marks[f"{base_track} peaks"] = boundary_baselines.calls_like(base_binned, ours, base_res,
                                                                      min_distance_bins=baseline_distance_bins)
-    write_summary(rows, out / "summary.tsv")
-    write_json(info, out / "hic.json")
+    write_summary(rows, files["summary"])
+    write_json(info, files["json"])
     if plot:
         from creator import plots
 
@@ -388,6 +390,6 @@ def evaluate_hic(boundaries, out, *, cell_type: str, model: str | None = None, h
             if (bg["value"] != 0).any():
                 bar = pd.DataFrame({"chrom": bg["chrom"], "position": (bg["start"] + bg["end"]) // 2,
                                     "barrier": bg["value"]})
-        plots.insulation_tracks(tracks, marks, out / "insulation.png", title=f"{cell_type} {model or ''}".strip(),
+        plots.insulation_tracks(tracks, marks, files["plot"], title=f"{cell_type} {model or ''}".strip(),
                                 barrier=bar, notes={k: "; ".join(v) for k, v in notes.items()})
     return info

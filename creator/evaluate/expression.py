@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from creator.errors import InputError
+from creator.formats import evaluate_outputs
 from creator.io import strip_version, write_json
 
 from creator.ranking import correlations
@@ -120,6 +121,7 @@ def evaluate_expression(expressions: Mapping[str, Any], out, *, model: str = "cr
     ``metrics`` (the trainer's metrics.json) the input-only baselines it scored on the same genes
     and splits are added beside ours (:func:`expression_baseline_rows`)."""
     out = Path(out)
+    files = evaluate_outputs(out, "expression")
     rows, result, tables = [], {}, {}
     for cell, src in expressions.items():
         table = src.copy() if isinstance(src, pd.DataFrame) else read_expression_predictions(src)
@@ -142,10 +144,10 @@ def evaluate_expression(expressions: Mapping[str, Any], out, *, model: str = "cr
                          fix="run predict with --targets for the cell types to score")
     if metrics is not None:
         rows += expression_baseline_rows(metrics, model, result)
-    write_summary(rows, out / "summary.tsv")
-    write_json({"model": model, "cells": result}, out / "expression.json")
+    write_summary(rows, files["summary"])
+    write_json({"model": model, "cells": result}, files["json"])
     if plot:
         from creator import plots
 
-        plots.expression_scatter(tables, out / "expression_scatter.png", title=model)
+        plots.expression_scatter(tables, files["scatter"], title=model)
     return result

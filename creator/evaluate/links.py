@@ -13,6 +13,7 @@ import pandas as pd
 
 from creator import linkscore, ranking
 from creator.errors import InputError
+from creator.formats import evaluate_outputs
 from creator.io import chrom_sort_key, read_table, write_json, write_tsv
 
 from .common import (ABC_GAMMA, ABC_PSEUDO_BP, ALL, BASELINES, DISTANCE_BINS, LINK_SCORES, SCORE_SIGN, _row,
@@ -300,6 +301,7 @@ def evaluate_links(links, truth: Benchmark, out, *, cell_type: str, model: str |
     or :func:`read_truth_links`) and the ``peers``' predictions on the same pairs; write
     summary.tsv, links.json, pairs.tsv.gz, pr_curves.png."""
     out = Path(out)
+    files = evaluate_outputs(out, "links")
     genes = set(truth.pairs["gene_symbol"]) | {g for g in truth.pairs["gene_ensembl"] if g}
     src = str(links) if not isinstance(links, pd.DataFrame) else "<DataFrame>"
     table = read_links(links, genes=genes) if not isinstance(links, pd.DataFrame) else links.copy()
@@ -342,10 +344,10 @@ def evaluate_links(links, truth: Benchmark, out, *, cell_type: str, model: str |
              _row(cell_type, "pairs", f"{truth.name}_n_left_out_chromosome", left_out["chromosome not in the run"],
                   n_bench),
              _row(cell_type, "pairs", f"{truth.name}_n_left_out_gene", left_out["gene not in the run"], n_bench)]
-    write_summary(rows, out / "summary.tsv")
+    write_summary(rows, files["summary"])
     cols = ["pair", "chrom", "start", "end", "gene_symbol", "gene_ensembl", "positive", "distance", "distance_bin",
             "scored", "reason", "n_ccres", "ccres", *methods, *peer_cols]
-    write_tsv(pairs[cols], out / "pairs.tsv.gz", float_format="%.6g", na_rep="NA", compression="gzip")
+    write_tsv(pairs[cols], files["pairs"], float_format="%.6g", na_rep="NA", compression="gzip")
     info = dict(cell_type=cell_type, model=model, benchmark=truth.source, name=truth.name, links=src,
                 benchmark_rows=truth.n_rows, benchmark_invalid=truth.n_invalid,
                 benchmark_invalid_reasons=truth.invalid_reasons, benchmark_pairs=n_bench,
@@ -361,14 +363,14 @@ def evaluate_links(links, truth: Benchmark, out, *, cell_type: str, model: str |
                          contact=f"(|distance| + {ABC_PSEUDO_BP}) ** -{ABC_GAMMA}",
                          normalised="per gene window"),
                 distance_bins={b[0]: [b[1], b[2]] for b in DISTANCE_BINS}, metrics=res)
-    write_json(info, out / "links.json")
+    write_json(info, files["json"])
     write_tsv(links_table(res[ALL], labels={**{m: (f"{model}/{m}" if model else m) for m in methods}, **labels}),
-              out / "links_table.tsv", float_format="%.3f", na_rep="NA")
+              files["table"], float_format="%.3f", na_rep="NA")
     if plot:
         from creator import plots
 
         n_pos = int(pairs["positive"].sum())
-        plots.pr_curves(curves, out / "pr_curves.png",
+        plots.pr_curves(curves, files["pr"],
                         title=" ".join(x for x in (cell_type, model, "vs", truth.name,
                                                    f"({Path(truth.source).name}: {len(pairs)} pairs, {n_pos} positive;"
                                                    f" {n_left} off the run left out)") if x))
