@@ -137,10 +137,11 @@ class SyntheticRun:
     evaluations, the expression evaluation and the report of those (the other cell types' links and
     TADs add minutes and nothing the tests read).
 
-    It starts when collection ends (:func:`pytest_collection_modifyitems`), so its training (~6 min)
-    runs on one core while the other tests run on the other; the tests that read it run last and
-    wait for it. ``--cores 1`` also fixes torch's thread count (snakemake sets ``OMP_NUM_THREADS``
-    to the job's threads), so the trained model does not depend on the machine's core count."""
+    It starts when collection ends (:func:`pytest_collection_modifyitems`), so it runs beside the
+    other tests; the tests that read it run last and wait for it. Training runs on one thread
+    (``--set-threads train=1``; snakemake sets ``OMP_NUM_THREADS`` to a job's threads), which leaves
+    the other core to the rest of the suite and makes the trained model independent of the machine's
+    core count (torch's reductions round differently with more threads)."""
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="creator-science-"))
@@ -158,7 +159,7 @@ class SyntheticRun:
             targets += [f"results/synthetic/links/{m}/{c}/links.bedpe.gz",
                         f"results/synthetic/tads/{m}/{c}/loops.bedpe"]
         # targets before --configfile, which takes several values
-        chain = [[*SNAKEMAKE, *targets, "--cores", "1", "--configfile", "config/synthetic.yaml"],
+        chain = [[*SNAKEMAKE, *targets, "--cores", "2", "--set-threads", "train=1", "--configfile", "config/synthetic.yaml"],
                  [*SNAKEMAKE, "--report", "results/synthetic/report.zip", *targets,
                   "--configfile", "config/synthetic.yaml"]]
         script = " && ".join(shlex.join(cmd) for cmd in chain)
