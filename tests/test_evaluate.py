@@ -726,6 +726,15 @@ def test_cli_settings_come_from_the_config_section(tmp_path, capsys, monkeypatch
         got[n] = json.loads((out / "hic.json").read_text())["planted"]["shuffles"]
         assert got[n] == json_safe(py["planted"]["shuffles"]) and got[n]["observed"] == 10
     assert got[20]["n_shuffles"] == 20 and got[20]["shuffled_mean"] != got[30]["shuffled_mean"]
+    # the match distance from the config (evaluate.boundary_tolerance_bp) instead of the flag: the same
+    # numbers; without either it is one bin of the boundaries given, so the planted matches differ
+    no_tol = [a for a in args if a not in ("--tolerance-bp", "5000")]
+    cfg = json.dumps({"evaluate": {"n_shuffles": 20, "boundary_tolerance_bp": 5000}})
+    assert main([*no_tol, "--config", cfg, "--out", str(tmp_path / "h3")]) == 0
+    assert json.loads((tmp_path / "h3" / "hic.json").read_text())["planted"]["shuffles"] == got[20]
+    assert main([*no_tol, "--config", '{"evaluate": {"n_shuffles": 20, "boundary_tolerance_bp": 0}}',
+                 "--out", str(tmp_path / "h4")]) == 0
+    assert json.loads((tmp_path / "h4" / "hic.json").read_text())["planted"]["shuffles"] != got[20]
 
 
 def test_genome_wide_benchmark_gives_the_figures_of_its_slice(tmp_path):

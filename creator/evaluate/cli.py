@@ -105,15 +105,19 @@ def add_cli(sub) -> None:
                    help="tads.barrier_distance_bins: baseline calls at least this many bins apart, as the tads "
                         f"stage's barrier boundaries (default {_T['barrier_distance_bins']})")
     p.add_argument("--chrom-sizes", help="chrom.sizes (assembly check, shuffle space)")
-    p.add_argument("--window-bp", type=int, default=100_000, help="insulation window (default 100000)")
-    p.add_argument("--prominence", type=float, default=0.2, help="min boundary prominence, log2 (default 0.2)")
-    p.add_argument("--tolerance-bp", type=int, help="match distance (default: one Hi-C bin)")
+    p.add_argument("--window-bp", type=int,
+                   help=f"evaluate.hic_window_bp: Hi-C insulation window (default {_D['hic_window_bp']})")
+    p.add_argument("--prominence", type=float, help="evaluate.hic_min_prominence: min Hi-C boundary prominence, "
+                                                    f"log2 (default {_D['hic_min_prominence']})")
+    p.add_argument("--tolerance-bp", type=int,
+                   help="evaluate.boundary_tolerance_bp: match distance (default: one Hi-C bin)")
     add_config_argument(p, "evaluate and tads")
     p.add_argument("--n-shuffles", type=int,
                    help=f"evaluate.n_shuffles: shuffles for the enrichment (default {_D['n_shuffles']})")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the shuffles (default 0; evaluate.seed is the link bootstrap's)")
-    p.add_argument("--max-distance", type=int, default=2_000_000, help="O/E correlation up to this distance (bp)")
+    p.add_argument("--max-distance", type=int, help="evaluate.oe_max_distance_bp: O/E correlation up to this "
+                                                    f"distance (bp; default {_D['oe_max_distance_bp']})")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_cli_hic)
 
@@ -147,7 +151,11 @@ def _cli_links(args) -> int:
 
 
 def _cli_hic(args) -> int:
-    n_shuffles = stage_settings(args.config, "evaluate", {"n_shuffles": args.n_shuffles})["n_shuffles"]
+    ev = stage_settings(args.config, "evaluate", {"n_shuffles": args.n_shuffles, "hic_window_bp": args.window_bp,
+                                                  "hic_min_prominence": args.prominence,
+                                                  "boundary_tolerance_bp": args.tolerance_bp,
+                                                  "oe_max_distance_bp": args.max_distance})
+    n_shuffles = ev["n_shuffles"]
     distance_bins = stage_settings(args.config, "tads",
                                    {"barrier_distance_bins": args.baseline_distance_bins})["barrier_distance_bins"]
     if n_shuffles < 1:
@@ -155,9 +163,9 @@ def _cli_hic(args) -> int:
     evaluate_hic(args.boundaries, args.out, cell_type=args.cell, model=args.model, hic=args.hic,
                  hic_chrom=args.hic_chrom, hic_resolution=args.hic_resolution,
                  hic_balance=False if args.no_hic_balance else None, attention=args.attention, barrier=args.barrier,
-                 truth_boundaries=args.truth_boundaries, chrom_sizes=args.chrom_sizes, window_bp=args.window_bp,
-                 prominence=args.prominence, tolerance_bp=args.tolerance_bp, n_shuffles=n_shuffles,
-                 seed=args.seed, max_distance_bp=args.max_distance, reference=args.reference,
+                 truth_boundaries=args.truth_boundaries, chrom_sizes=args.chrom_sizes, window_bp=ev["hic_window_bp"],
+                 prominence=ev["hic_min_prominence"], tolerance_bp=ev["boundary_tolerance_bp"], n_shuffles=n_shuffles,
+                 seed=args.seed, max_distance_bp=ev["oe_max_distance_bp"], reference=args.reference,
                  features=args.features, baseline_distance_bins=distance_bins)
     return 0
 
