@@ -12,7 +12,10 @@ Settings come as every stage's do: ``--config``, the workflow config or the inli
 sections the rule passes (``evaluate``, and ``tads`` for evaluate-hic), unset keys taking the
 schema's defaults; the flags named after a config key (``--n-boot`` = ``evaluate.n_bootstrap``,
 ``--seed`` of evaluate-links = ``evaluate.seed``, ``--n-shuffles`` = ``evaluate.n_shuffles``,
-``--baseline-distance-bins`` = ``tads.barrier_distance_bins``) win when given.
+``--window-bp`` = ``evaluate.hic_window_bp``, ``--prominence`` = ``evaluate.hic_min_prominence``,
+``--tolerance-bp`` = ``evaluate.boundary_tolerance_bp``, ``--max-distance`` of evaluate-hic =
+``evaluate.oe_max_distance_bp``, ``--baseline-distance-bins`` = ``tads.barrier_distance_bins``)
+win when given.
 
 ``creator evaluate-expression --expression TSV [TSV ...] --cell CELL [CELL ...] --out DIR
 [--model NAME] [--splits TSV_OR_METRICS_JSON]``

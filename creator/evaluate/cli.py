@@ -40,7 +40,8 @@ DESCRIPTIONS = {
         "(--truth-boundaries): recall, precision, overlap and enrichment over shuffled placements; with\n"
         "--attention the observed/expected correlation of attention and contacts; with --reference and\n"
         "--features as many boundaries called from the CTCF (else DNase) signal, scored the same way.\n"
-        "Settings: evaluate.n_shuffles and tads.barrier_distance_bins of --config; flags win. Writes\n"
+        "Settings: evaluate.n_shuffles, hic_window_bp, hic_min_prominence, boundary_tolerance_bp and\n"
+        "oe_max_distance_bp, and tads.barrier_distance_bins, of --config; flags win. Writes\n"
         "summary.tsv, hic.json, hic_insulation.tsv, hic_boundaries.bed and insulation.png under --out."),
     "evaluate-summary": (
         "Concatenates the partial summary.tsv files of the evaluations into one table (columns\n"
